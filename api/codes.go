@@ -1,0 +1,38 @@
+package api
+
+import "fmt"
+
+var codeNames = map[ErrorCode]string{
+	ErrorCode_ERROR_CODE_UNSPECIFIED:       "",
+	ErrorCode_ERROR_CODE_NOT_FOUND:         "not_found",
+	ErrorCode_ERROR_CODE_BAD_INPUT:         "bad_input",
+	ErrorCode_ERROR_CODE_LOAD_FAILED:       "load_failed",
+	ErrorCode_ERROR_CODE_TOO_LARGE:         "too_large",
+	ErrorCode_ERROR_CODE_OVERLOADED:        "overloaded",
+	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED: "deadline_exceeded",
+	ErrorCode_ERROR_CODE_INTERNAL:          "internal",
+}
+
+// Name is the code's wire name of DESIGN.md: not_found, bad_input, load_failed,
+// too_large, overloaded, deadline_exceeded or internal ("" when unspecified).
+func (c ErrorCode) Name() string { return codeNames[c] }
+
+// ParseCode turns a wire name back into an ErrorCode.
+func ParseCode(name string) (ErrorCode, error) {
+	for c, n := range codeNames {
+		if n == name && n != "" {
+			return c, nil
+		}
+	}
+	return ErrorCode_ERROR_CODE_UNSPECIFIED, fmt.Errorf("api: unknown error code %q", name)
+}
+
+// Codes lists every error code's wire name in a stable order.
+func Codes() []string {
+	return []string{"not_found", "bad_input", "load_failed", "too_large", "overloaded", "deadline_exceeded", "internal"}
+}
+
+// NewError builds an Error.
+func NewError(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}

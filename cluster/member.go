@@ -1,0 +1,286 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Providers Manta knows. "local" is one process (protoactor's in-memory
+// provider, the embedded default); "etcd" is several processes or hosts;
+// "automanaged" needs no extra server but binds fixed ports on 0.0.0.0.
+const (
+	ProviderLocal       = "local"
+	ProviderEtcd        = "etcd"
+	ProviderAutomanaged = "automanaged"
+)
+
+// Config configures one member (or client) of a Manta cluster. Flags and
+// environment variables of the manta command fill this same struct.
+type Config struct {
+	// Name is the cluster name; members with different names never meet.
+	Name string `json:"name" yaml:"name"`
+	// Provider is local, etcd or automanaged.
+	Provider string `json:"provider" yaml:"provider"`
+	// Host and Port are where the member's remote (gRPC) listens; port 0
+	// picks a free one. Host defaults to 127.0.0.1.
+	Host string `json:"host" yaml:"host"`
+	Port int    `json:"port" yaml:"port"`
+	// AdvertisedHost is the address other members use, if not Host:Port.
+	AdvertisedHost string `json:"advertised_host,omitempty" yaml:"advertised_host,omitempty"`
+	// Etcd lists the etcd endpoints (provider etcd).
+	Etcd []string `json:"etcd,omitempty" yaml:"etcd,omitempty"`
+	// EtcdPrefix is the key prefix members register under.
+	EtcdPrefix string `json:"etcd_prefix,omitempty" yaml:"etcd_prefix,omitempty"`
+	// AutoManagedPeers lists host:port of autoManaged peers (provider automanaged).
+	AutoManagedPeers []string `json:"automanaged_peers,omitempty" yaml:"automanaged_peers,omitempty"`
+	AutoManagedPort  int      `json:"automanaged_port,omitempty" yaml:"automanaged_port,omitempty"`
+	// RequestTimeout bounds cluster-internal requests (activation, lookups).
+	RequestTimeout time.Duration `json:"request_timeout" yaml:"request_timeout"`
+	// Logger receives protoactor's logs. nil means quiet (errors dropped):
+	// protoactor logs at Info to stderr by default.
+	Logger *slog.Logger `json:"-" yaml:"-"`
+	// LocalAgent lets several in-process members of provider "local" see
+	// each other (tests); nil gives the member its own.
+	LocalAgent *test.InMemAgent `json:"-" yaml:"-"`
+	// Lookup builds the IdentityLookup: the placement seam. nil uses
+	// protoactor's disthash (rendezvous hashing) for now.
+	Lookup func() pcluster.IdentityLookup `json:"-" yaml:"-"`
+}
+
+// DefaultConfig is one member, provider local, on 127.0.0.1 with a free port.
+func DefaultConfig() Config {
+	return Config{
+		Name:           "manta",
+		Provider:       ProviderLocal,
+		Host:           "127.0.0.1",
+		RequestTimeout: 10 * time.Second,
+		EtcdPrefix:     "/manta",
+	}
+}
+
+// Validate checks the config and names the first problem.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("cluster: config: name is empty")
+	}
+	switch c.Provider {
+	case ProviderLocal, ProviderAutomanaged:
+	case ProviderEtcd:
+		if len(c.Etcd) == 0 {
+			return errors.New("cluster: config: provider etcd needs at least one etcd endpoint")
+		}
+	case "k8s":
+		return errors.New("cluster: config: provider k8s is not wired yet (use local, etcd or automanaged)")
+	default:
+		return fmt.Errorf("cluster: config: unknown provider %q (want local, etcd or automanaged)", c.Provider)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("cluster: config: port %d out of range", c.Port)
+	}
+	if c.RequestTimeout <= 0 {
+		return fmt.Errorf("cluster: config: request_timeout must be positive, got %v", c.RequestTimeout)
+	}
+	return nil
+}
+
+// QuietLogger is a logger that drops everything.
+func QuietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 100}))
+}
+
+// Member is a running cluster member (or client).
+type Member struct {
+	System  *actor.ActorSystem
+	Cluster *pcluster.Cluster
+	cfg     Config
+	client  bool
+
+	stopOnce sync.Once
+}
+
+// Start starts a member hosting kinds. It returns errors instead of
+// panicking (protoactor's StartMember panics on provider errors).
+func Start(ctx context.Context, cfg Config, kinds ...*pcluster.Kind) (*Member, error) {
+	return start(ctx, cfg, false, kinds)
+}
+
+// StartClient joins a cluster as a client: it can call actors but hosts none.
+func StartClient(ctx context.Context, cfg Config) (*Member, error) {
+	return start(ctx, cfg, true, nil)
+}
+
+func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind) (m *Member, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = QuietLogger()
+	}
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := cfg.Port
+	if port == 0 {
+		// protoactor's remote needs a concrete port to advertise.
+		port, err = freePort(host)
+		if err != nil {
+			return nil, err
+		}
+	}
+	var ropts []remote.ConfigOption
+	if cfg.AdvertisedHost != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
+	}
+	rcfg := remote.Configure(host, port, ropts...)
+
+	provider, err := newProvider(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var lookup pcluster.IdentityLookup
+	if cfg.Lookup != nil {
+		lookup = cfg.Lookup()
+	} else {
+		lookup = disthash.New()
+	}
+	ccfg := pcluster.Configure(cfg.Name, provider, lookup, rcfg,
+		pcluster.WithKinds(kinds...),
+		pcluster.WithRequestTimeout(cfg.RequestTimeout),
+	)
+	c := pcluster.New(system, ccfg)
+
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("cluster: start %s member: %v", cfg.Provider, r)
+			}
+		}()
+		if client {
+			c.StartClient()
+		} else {
+			c.StartMember()
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster: start member: %w", ctx.Err())
+	}
+	return &Member{System: system, Cluster: c, cfg: cfg, client: client}, nil
+}
+
+func newProvider(cfg Config) (pcluster.ClusterProvider, error) {
+	switch cfg.Provider {
+	case ProviderLocal:
+		agent := cfg.LocalAgent
+		if agent == nil {
+			agent = test.NewInMemAgent()
+		}
+		return test.NewTestProvider(agent), nil
+	case ProviderEtcd:
+		prefix := cfg.EtcdPrefix
+		if prefix == "" {
+			prefix = "/manta"
+		}
+		p, err := etcd.NewWithConfig(prefix, clientv3.Config{
+			Endpoints:   cfg.Etcd,
+			DialTimeout: 5 * time.Second,
+			Logger:      nil,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: etcd %s: %w", strings.Join(cfg.Etcd, ","), err)
+		}
+		return p, nil
+	case ProviderAutomanaged:
+		port := cfg.AutoManagedPort
+		if port == 0 {
+			port = 6330
+		}
+		return automanaged.NewWithConfig(2*time.Second, port, cfg.AutoManagedPeers...), nil
+	}
+	return nil, fmt.Errorf("cluster: unknown provider %q", cfg.Provider)
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("cluster: find a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ID is the member's id (the actor system id).
+func (m *Member) ID() string { return m.System.ID }
+
+// Address is host:port of the member's remote.
+func (m *Member) Address() string { return m.System.Address() }
+
+// Members returns the addresses of the cluster's current members.
+func (m *Member) Members() []string {
+	var out []string
+	for _, mem := range m.Cluster.MemberList.Members().Members() {
+		out = append(out, net.JoinHostPort(mem.Host, strconv.Itoa(int(mem.Port))))
+	}
+	return out
+}
+
+// Shutdown stops the member: gracefully when graceful is true (members hand
+// off), otherwise at once. It never panics (protoactor's Shutdown does on a
+// client) and returns within ctx.
+func (m *Member) Shutdown(ctx context.Context, graceful bool) error {
+	var err error
+	m.stopOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					done <- fmt.Errorf("cluster: shutdown: %v", r)
+				}
+			}()
+			if m.client {
+				// Cluster.Shutdown panics on a client (gossip never started).
+				_ = m.cfg.Provider // nothing to deregister for a client
+				m.System.Shutdown()
+				m.Cluster.Remote.Shutdown(graceful)
+			} else {
+				m.Cluster.Shutdown(graceful)
+			}
+			done <- nil
+		}()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("cluster: shutdown: %w", ctx.Err())
+		}
+	})
+	return err
+}

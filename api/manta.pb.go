@@ -806,6 +806,43 @@ func (x *MemberStatus) GetHighWaterBytes() int64 {
 	return 0
 }
 
+// MemberStatusRequest asks a member's status actor for its MemberStatus.
+type MemberStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberStatusRequest) Reset() {
+	*x = MemberStatusRequest{}
+	mi := &file_api_manta_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberStatusRequest) ProtoMessage() {}
+
+func (x *MemberStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberStatusRequest.ProtoReflect.Descriptor instead.
+func (*MemberStatusRequest) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{8}
+}
+
 var File_api_manta_proto protoreflect.FileDescriptor
 
 const file_api_manta_proto_rawDesc = "" +
@@ -880,7 +917,8 @@ const file_api_manta_proto_rawDesc = "" +
 	" \x01(\x03R\tevictions\x12 \n" +
 	"\vactivations\x18\v \x01(\x03R\vactivations\x12!\n" +
 	"\frequest_rate\x18\f \x01(\x01R\vrequestRate\x12(\n" +
-	"\x10high_water_bytes\x18\r \x01(\x03R\x0ehighWaterBytes*\xe7\x01\n" +
+	"\x10high_water_bytes\x18\r \x01(\x03R\x0ehighWaterBytes\"\x15\n" +
+	"\x13MemberStatusRequest*\xe7\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x18\n" +
@@ -904,30 +942,31 @@ func file_api_manta_proto_rawDescGZIP() []byte {
 }
 
 var file_api_manta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_api_manta_proto_goTypes = []any{
-	(ErrorCode)(0),            // 0: manta.v1.ErrorCode
-	(*Error)(nil),             // 1: manta.v1.Error
-	(*PredictRequest)(nil),    // 2: manta.v1.PredictRequest
-	(*PredictResponse)(nil),   // 3: manta.v1.PredictResponse
-	(*ModelStatsRequest)(nil), // 4: manta.v1.ModelStatsRequest
-	(*ModelStats)(nil),        // 5: manta.v1.ModelStats
-	(*ReloadRequest)(nil),     // 6: manta.v1.ReloadRequest
-	(*ReloadResponse)(nil),    // 7: manta.v1.ReloadResponse
-	(*MemberStatus)(nil),      // 8: manta.v1.MemberStatus
-	nil,                       // 9: manta.v1.PredictRequest.MetaEntry
+	(ErrorCode)(0),              // 0: manta.v1.ErrorCode
+	(*Error)(nil),               // 1: manta.v1.Error
+	(*PredictRequest)(nil),      // 2: manta.v1.PredictRequest
+	(*PredictResponse)(nil),     // 3: manta.v1.PredictResponse
+	(*ModelStatsRequest)(nil),   // 4: manta.v1.ModelStatsRequest
+	(*ModelStats)(nil),          // 5: manta.v1.ModelStats
+	(*ReloadRequest)(nil),       // 6: manta.v1.ReloadRequest
+	(*ReloadResponse)(nil),      // 7: manta.v1.ReloadResponse
+	(*MemberStatus)(nil),        // 8: manta.v1.MemberStatus
+	(*MemberStatusRequest)(nil), // 9: manta.v1.MemberStatusRequest
+	nil,                         // 10: manta.v1.PredictRequest.MetaEntry
 }
 var file_api_manta_proto_depIdxs = []int32{
-	0, // 0: manta.v1.Error.code:type_name -> manta.v1.ErrorCode
-	9, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
-	1, // 2: manta.v1.PredictResponse.error:type_name -> manta.v1.Error
-	1, // 3: manta.v1.ModelStats.error:type_name -> manta.v1.Error
-	1, // 4: manta.v1.ReloadResponse.error:type_name -> manta.v1.Error
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: manta.v1.Error.code:type_name -> manta.v1.ErrorCode
+	10, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
+	1,  // 2: manta.v1.PredictResponse.error:type_name -> manta.v1.Error
+	1,  // 3: manta.v1.ModelStats.error:type_name -> manta.v1.Error
+	1,  // 4: manta.v1.ReloadResponse.error:type_name -> manta.v1.Error
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_api_manta_proto_init() }
@@ -941,7 +980,7 @@ func file_api_manta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_manta_proto_rawDesc), len(file_api_manta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,132 @@
+package actors
+
+import (
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// KindModel is the cluster kind of model actors; the identity is the model
+// id, or "id@k" for replica k of a hot model.
+const KindModel = "model"
+
+// Host is what model actors on one member share: the store, the member's
+// memory cache, stats and settings. Build one per member and register its
+// Kind with the cluster.
+type Host struct {
+	Store modelhost.Store
+	Cache *modelhost.Cache
+	// Member names this member in responses (served_by).
+	Member string
+	// IdleTimeout deactivates an actor that received nothing for this long.
+	IdleTimeout time.Duration
+	// DefaultBatch applies when a manifest sets no batch config.
+	DefaultBatch modelhost.Batch
+	// MaxInflightBatches bounds concurrent Predict calls per actor.
+	MaxInflightBatches int
+	// DefaultDeadline bounds a request that carries no deadline.
+	DefaultDeadline time.Duration
+	Stats           *StatsRegistry
+	Logger          *slog.Logger
+
+	activations   atomic.Int64
+	deactivations atomic.Int64
+	batches       atomic.Int64
+
+	mu     sync.Mutex
+	active map[string]*actor.PID
+	// OnActivate, OnDeactivate are optional hooks (metrics, tests).
+	OnActivate   func(identity string)
+	OnDeactivate func(identity string)
+}
+
+// Counters are a member's actor counters.
+type Counters struct {
+	Activations   int64
+	Deactivations int64
+	Batches       int64
+	Active        int
+}
+
+// NewHost fills defaults: idle timeout 5 minutes, batches of up to 64
+// waiting at most 2 ms when the model is busy, one in-flight batch per core.
+func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host {
+	return &Host{
+		Store:              store,
+		Cache:              cache,
+		Member:             member,
+		IdleTimeout:        5 * time.Minute,
+		DefaultBatch:       modelhost.Batch{MaxSize: 64, MaxWaitMS: 2},
+		MaxInflightBatches: runtime.GOMAXPROCS(0),
+		DefaultDeadline:    30 * time.Second,
+		Stats:              NewStatsRegistry(),
+		active:             map[string]*actor.PID{},
+	}
+}
+
+// Kind is the cluster kind for model actors hosted by h.
+func (h *Host) Kind() *pcluster.Kind {
+	return pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor {
+		return &modelActor{host: h}
+	}))
+}
+
+// Counters returns the member's actor counters.
+func (h *Host) Counters() Counters {
+	h.mu.Lock()
+	n := len(h.active)
+	h.mu.Unlock()
+	return Counters{
+		Activations:   h.activations.Load(),
+		Deactivations: h.deactivations.Load(),
+		Batches:       h.batches.Load(),
+		Active:        n,
+	}
+}
+
+// Active lists the identities activated on this member.
+func (h *Host) Active() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.active))
+	for id := range h.active {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (h *Host) activated(identity string, pid *actor.PID) {
+	h.activations.Add(1)
+	h.mu.Lock()
+	h.active[identity] = pid
+	h.mu.Unlock()
+	if h.OnActivate != nil {
+		h.OnActivate(identity)
+	}
+}
+
+func (h *Host) deactivated(identity string, pid *actor.PID) {
+	h.deactivations.Add(1)
+	h.mu.Lock()
+	if cur, ok := h.active[identity]; ok && cur.Equal(pid) {
+		delete(h.active, identity)
+	}
+	h.mu.Unlock()
+	if h.OnDeactivate != nil {
+		h.OnDeactivate(identity)
+	}
+}
+
+func (h *Host) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}

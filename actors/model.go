@@ -1,0 +1,474 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// Internal messages of the model actor (never cross a process).
+type (
+	loaded struct {
+		lease *modelhost.Lease
+		err   error
+	}
+	flush     struct{}
+	batchDone struct{ ref *leaseRef }
+	reloaded  struct {
+		lease *modelhost.Lease
+		err   error
+		reply *actor.PID
+	}
+)
+
+// leaseRef counts the batches running on one loaded version, so an old
+// version is released only after its last batch (zero-downtime swap).
+type leaseRef struct {
+	lease    *modelhost.Lease
+	inflight int
+	retired  bool
+}
+
+type pending struct {
+	req     *api.PredictRequest
+	sender  *actor.PID
+	arrived time.Time
+}
+
+type actorState int
+
+const (
+	stateLoading actorState = iota
+	stateReady
+	stateFailed
+)
+
+// modelActor is the grain serving one model (DESIGN.md "Model actor").
+type modelActor struct {
+	host     *Host
+	identity string
+	id       string
+	self     *actor.PID
+	system   *actor.ActorSystem
+
+	state   actorState
+	failErr error
+	cur     *leaseRef
+	queue   []pending
+
+	maxSize     int
+	maxWait     time.Duration
+	maxInflight int
+	inflight    int
+
+	flushScheduled bool
+	waitTimer      *time.Timer
+	reloading      bool
+	registered     bool
+}
+
+func (a *modelActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		a.init(ctx, msg.Identity.Identity)
+	case *api.PredictRequest:
+		a.onRequest(ctx, msg)
+	case *flush:
+		a.flushScheduled = false
+		a.dispatch(ctx, true)
+	case *loaded:
+		a.onLoaded(ctx, msg)
+	case *batchDone:
+		a.inflight--
+		msg.ref.inflight--
+		a.maybeReleaseOld(msg.ref)
+		a.dispatch(ctx, true)
+	case *api.ModelStatsRequest:
+		st := a.host.Stats.Snapshot(a.id)
+		st.ServedBy = a.host.Member
+		if a.cur != nil {
+			st.Version = a.cur.lease.Manifest().Version
+			st.MemoryBytes = a.cur.lease.Model().MemoryBytes()
+		}
+		ctx.Respond(st)
+	case *api.ReloadRequest:
+		a.onReload(ctx)
+	case *reloaded:
+		a.onReloaded(ctx, msg)
+	case *actor.ReceiveTimeout:
+		if len(a.queue) == 0 && a.inflight == 0 && !a.reloading {
+			a.deactivate(ctx)
+		}
+	case *actor.Stopping:
+		// Anything still queued is answered, never dropped.
+		for _, p := range a.queue {
+			a.respondErr(p, api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: actor stopped before serving; retry", a.id))
+		}
+		a.queue = nil
+		if a.cur != nil && a.cur.inflight == 0 {
+			a.cur.lease.Release()
+			a.cur = nil
+		}
+		if a.registered {
+			a.host.deactivated(a.identity, a.self)
+		}
+	}
+}
+
+func (a *modelActor) init(ctx actor.Context, identity string) {
+	a.identity = identity
+	a.id = identity
+	if i := strings.IndexByte(identity, '@'); i >= 0 {
+		a.id = identity[:i]
+	}
+	a.self = ctx.Self()
+	a.system = ctx.ActorSystem()
+	a.maxInflight = a.host.MaxInflightBatches
+	if a.maxInflight <= 0 {
+		a.maxInflight = 1
+	}
+	a.host.activated(identity, a.self)
+	a.registered = true
+	if a.host.IdleTimeout > 0 {
+		ctx.SetReceiveTimeout(a.host.IdleTimeout)
+	}
+	if err := modelhost.ValidID(a.id); err != nil {
+		a.fail(ctx, api.Errorf(api.ErrorCode_ERROR_CODE_NOT_FOUND, "model %q: %v", a.id, err))
+		return
+	}
+	self, sys, host, id := a.self, a.system, a.host, a.id
+	go func() {
+		lease, err := acquire(host, id, "")
+		sys.Root.Send(self, &loaded{lease: lease, err: err})
+	}()
+}
+
+// acquire resolves the version to serve (or version) and loads it through
+// the member's cache. A panicking store or runtime becomes load_failed.
+func acquire(host *Host, id, version string) (lease *modelhost.Lease, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_LOAD_FAILED, "model %s: load panicked: %v", id, r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if version == "" {
+		version, err = host.Store.Latest(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", id, err)
+		}
+	}
+	m, err := host.Store.Manifest(ctx, id, version)
+	if err != nil {
+		return nil, fmt.Errorf("model %s v%s: %w", id, version, err)
+	}
+	return host.Cache.Acquire(ctx, m)
+}
+
+func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
+	if msg.err != nil {
+		a.fail(ctx, msg.err)
+		return
+	}
+	a.cur = &leaseRef{lease: msg.lease}
+	a.state = stateReady
+	b := msg.lease.Manifest().Batch
+	a.maxSize = b.MaxSize
+	if a.maxSize <= 0 {
+		a.maxSize = a.host.DefaultBatch.MaxSize
+	}
+	if a.maxSize <= 0 {
+		a.maxSize = 1
+	}
+	wait := b.MaxWaitMS
+	if wait <= 0 {
+		wait = a.host.DefaultBatch.MaxWaitMS
+	}
+	a.maxWait = time.Duration(wait) * time.Millisecond
+	a.dispatch(ctx, true)
+}
+
+// fail answers everything queued with err and stops the actor, so a model
+// that does not exist (or cannot load) leaves no actor behind; the next
+// request activates a fresh one and tries again.
+func (a *modelActor) fail(ctx actor.Context, err error) {
+	a.state = stateFailed
+	a.failErr = err
+	for _, p := range a.queue {
+		a.respondErr(p, err)
+	}
+	a.queue = nil
+	a.host.logger().Debug("model actor failed", slog.String("model", a.id), slog.Any("error", err))
+	a.stop(ctx)
+}
+
+func (a *modelActor) stop(ctx actor.Context) {
+	if cl := pcluster.GetCluster(ctx.ActorSystem()); cl != nil {
+		cl.PidCache.RemoveByValue(a.identity, KindModel, a.self)
+	}
+	ctx.Poison(a.self)
+}
+
+func (a *modelActor) deactivate(ctx actor.Context) {
+	a.stop(ctx)
+}
+
+func (a *modelActor) onRequest(ctx actor.Context, req *api.PredictRequest) {
+	p := pending{req: req, sender: ctx.Sender(), arrived: time.Now()}
+	if p.sender == nil {
+		return // a plain Send has nobody to answer
+	}
+	switch a.state {
+	case stateFailed:
+		a.respondErr(p, a.failErr)
+		return
+	}
+	a.queue = append(a.queue, p)
+	if a.state != stateReady {
+		return
+	}
+	if len(a.queue) >= a.maxSize {
+		a.dispatch(ctx, true)
+		return
+	}
+	if !a.flushScheduled {
+		// Drain the mailbox: everything queued before this flush message
+		// joins the batch.
+		a.flushScheduled = true
+		ctx.Send(a.self, &flush{})
+	}
+}
+
+// dispatch starts batches while there is room. When the model is busy and
+// a batch is not full it waits up to max_wait for it to fill.
+func (a *modelActor) dispatch(ctx actor.Context, drained bool) {
+	if a.state != stateReady {
+		return
+	}
+	for len(a.queue) > 0 && a.inflight < a.maxInflight {
+		n := len(a.queue)
+		if n > a.maxSize {
+			n = a.maxSize
+		}
+		if n < a.maxSize && a.inflight > 0 && a.maxWait > 0 {
+			age := time.Since(a.queue[0].arrived)
+			if age < a.maxWait {
+				if a.waitTimer == nil {
+					self, sys := a.self, a.system
+					a.waitTimer = time.AfterFunc(a.maxWait-age, func() { sys.Root.Send(self, &flush{}) })
+				}
+				return
+			}
+		}
+		if a.waitTimer != nil {
+			a.waitTimer.Stop()
+			a.waitTimer = nil
+		}
+		batch := make([]pending, n)
+		copy(batch, a.queue[:n])
+		rest := copy(a.queue, a.queue[n:])
+		for i := rest; i < len(a.queue); i++ {
+			a.queue[i] = pending{}
+		}
+		a.queue = a.queue[:rest]
+		a.runBatch(batch)
+	}
+}
+
+func (a *modelActor) runBatch(batch []pending) {
+	ref := a.cur
+	ref.inflight++
+	a.inflight++
+	a.host.batches.Add(1)
+	go a.predict(ref, batch)
+}
+
+// predict runs off the actor goroutine so the mailbox keeps accepting.
+func (a *modelActor) predict(ref *leaseRef, batch []pending) {
+	root := a.system.Root
+	now := time.Now()
+	m := ref.lease.Manifest()
+	inputs := make([]modelhost.Input, 0, len(batch))
+	live := make([]pending, 0, len(batch))
+	var deadline time.Time
+	errs := 0
+	for _, p := range batch {
+		dl := a.deadlineOf(p)
+		if !now.Before(dl) {
+			a.respondErr(p, api.Errorf(api.ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED, "model %s: deadline passed while queued", a.id))
+			errs++
+			continue
+		}
+		if p.req.Version != "" && p.req.Version != m.Version {
+			a.respondErr(p, api.Errorf(api.ErrorCode_ERROR_CODE_NOT_FOUND, "model %s: version %s is not served here (serving %s)", a.id, p.req.Version, m.Version))
+			errs++
+			continue
+		}
+		if dl.After(deadline) {
+			deadline = dl
+		}
+		inputs = append(inputs, modelhost.Input{Payload: p.req.Payload, ContentType: p.req.ContentType})
+		live = append(live, p)
+	}
+	var durations []int64
+	if len(live) > 0 {
+		pctx, cancel := context.WithDeadline(context.Background(), deadline)
+		outs, err := safePredict(pctx, ref.lease.Model(), inputs)
+		cancel()
+		if err == nil && len(outs) != len(inputs) {
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_INTERNAL, "model %s: runtime returned %d outputs for %d inputs", a.id, len(outs), len(inputs))
+		}
+		if err != nil && pctx.Err() != nil && api.CodeOf(err) == api.ErrorCode_ERROR_CODE_INTERNAL {
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED, "model %s: %v", a.id, err)
+		}
+		end := time.Now()
+		durations = make([]int64, len(live))
+		for i, p := range live {
+			d := end.Sub(p.arrived)
+			durations[i] = int64(d)
+			resp := &api.PredictResponse{
+				RequestId:    p.req.RequestId,
+				ModelId:      a.id,
+				ModelVersion: m.Version,
+				Duration:     int64(d),
+				ServedBy:     a.host.Member,
+				BatchSize:    int32(len(live)),
+			}
+			if err != nil {
+				resp.Error = api.ErrorFrom(err)
+				errs++
+			} else if o := outs[i]; o.Err != nil {
+				resp.Error = api.ErrorFrom(o.Err)
+				errs++
+			} else {
+				resp.Output = o.Payload
+				resp.ContentType = o.ContentType
+				if resp.ContentType == "" {
+					resp.ContentType = modelhost.ContentTypeJSON
+				}
+			}
+			root.Send(p.sender, resp)
+		}
+	}
+	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
+	root.Send(a.self, &batchDone{ref: ref})
+}
+
+func (a *modelActor) deadlineOf(p pending) time.Time {
+	if p.req.Deadline > 0 {
+		return time.Unix(0, p.req.Deadline)
+	}
+	d := a.host.DefaultDeadline
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return p.arrived.Add(d)
+}
+
+// safePredict recovers a panicking model into an internal error.
+func safePredict(ctx context.Context, m modelhost.Model, in []modelhost.Input) (out []modelhost.Output, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_INTERNAL, "model panicked: %v\n%s", r, firstLines(debug.Stack(), 12))
+		}
+	}()
+	return m.Predict(ctx, in)
+}
+
+func firstLines(b []byte, n int) string {
+	s := string(b)
+	for i, c := 0, 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			c++
+			if c == n {
+				return s[:i]
+			}
+		}
+	}
+	return s
+}
+
+func (a *modelActor) respondErr(p pending, err error) {
+	a.host.Stats.RecordError(a.id)
+	resp := &api.PredictResponse{
+		RequestId: p.req.RequestId,
+		ModelId:   a.id,
+		ServedBy:  a.host.Member,
+		Error:     api.ErrorFrom(err),
+		Duration:  int64(time.Since(p.arrived)),
+	}
+	if a.cur != nil {
+		resp.ModelVersion = a.cur.lease.Manifest().Version
+	}
+	a.system.Root.Send(p.sender, resp)
+}
+
+// onReload re-resolves the version; a new one is loaded beside the old one
+// and swapped in by onReloaded.
+func (a *modelActor) onReload(ctx actor.Context) {
+	sender := ctx.Sender()
+	if a.state != stateReady || a.reloading {
+		if sender != nil {
+			v := ""
+			if a.cur != nil {
+				v = a.cur.lease.Manifest().Version
+			}
+			ctx.Respond(&api.ReloadResponse{ModelId: a.id, Version: v})
+		}
+		return
+	}
+	a.reloading = true
+	self, sys, host, id, curVersion := a.self, a.system, a.host, a.id, a.cur.lease.Manifest().Version
+	go func() {
+		latest, err := host.Store.Latest(context.Background(), id)
+		if err == nil && latest == curVersion {
+			sys.Root.Send(self, &reloaded{reply: sender})
+			return
+		}
+		var lease *modelhost.Lease
+		if err == nil {
+			lease, err = acquire(host, id, latest)
+		}
+		sys.Root.Send(self, &reloaded{lease: lease, err: err, reply: sender})
+	}()
+}
+
+func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
+	a.reloading = false
+	resp := &api.ReloadResponse{ModelId: a.id}
+	switch {
+	case msg.err != nil:
+		resp.Error = api.ErrorFrom(msg.err)
+	case msg.lease != nil && a.cur != nil:
+		old := a.cur
+		a.cur = &leaseRef{lease: msg.lease}
+		old.retired = true
+		a.maybeReleaseOld(old)
+		resp.Changed = true
+	case msg.lease != nil:
+		msg.lease.Release()
+	}
+	if a.cur != nil {
+		resp.Version = a.cur.lease.Manifest().Version
+	}
+	if msg.reply != nil {
+		a.system.Root.Send(msg.reply, resp)
+	}
+}
+
+func (a *modelActor) maybeReleaseOld(ref *leaseRef) {
+	if ref.retired && ref.inflight == 0 && ref.lease != nil {
+		ref.lease.Release()
+		ref.lease = nil
+	}
+}

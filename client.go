@@ -1,0 +1,550 @@
+package manta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/manta-ml/manta/actors"
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// memberActorName is the name of each member's status actor.
+const memberActorName = "manta-member"
+
+// Client is a handle on a Manta cluster: an embedded member (Start) or a
+// client of a running cluster (Connect). It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	member *cluster.Member
+	system *actor.ActorSystem
+	cl     *pcluster.Cluster
+	logger *slog.Logger
+
+	// member-only parts (nil for Connect clients)
+	host  *actors.Host
+	cache *modelhost.Cache
+	store modelhost.Store
+
+	grace   time.Duration
+	closed  atomic.Bool
+	reqSeq  atomic.Uint64
+	reqPfx  string
+	refs    sync.Map // *Ref -> struct{}
+	stop    chan struct{}
+	stopped sync.WaitGroup
+
+	httpSrv  *http.Server
+	httpAddr string
+}
+
+// Start starts an embedded member in this process: it opens the store,
+// creates the memory cache, joins (or forms) the cluster and, when
+// cfg.HTTPAddr is set, serves HTTP. It does not panic or sleep to start,
+// beyond what joining the cluster takes.
+func Start(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store := cfg.StoreImpl
+	if store == nil {
+		var err error
+		store, err = modelhost.OpenStore(ctx, cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("manta: open store %s: %w", cfg.Store, err)
+		}
+	}
+	budget := cfg.BudgetBytes
+	if budget == 0 {
+		budget = DefaultBudget()
+	}
+	fetchDir := cfg.FetchDir
+	if fetchDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		fetchDir = filepath.Join(base, "manta", "fetch")
+	}
+	cache, err := modelhost.NewCache(store, modelhost.CacheConfig{BudgetBytes: budget, FetchDir: fetchDir})
+	if err != nil {
+		return nil, fmt.Errorf("manta: cache: %w", err)
+	}
+	host := actors.NewHost(store, cache, "")
+	host.Logger = cfg.Logger
+	if cfg.IdleTimeout > 0 {
+		host.IdleTimeout = cfg.IdleTimeout
+	}
+	if cfg.DefaultTimeout > 0 {
+		host.DefaultDeadline = cfg.DefaultTimeout
+	}
+	if cfg.MaxBatch > 0 {
+		host.DefaultBatch.MaxSize = cfg.MaxBatch
+	}
+	if cfg.MaxWaitMS > 0 {
+		host.DefaultBatch.MaxWaitMS = cfg.MaxWaitMS
+	}
+	if cfg.MaxInflightBatches > 0 {
+		host.MaxInflightBatches = cfg.MaxInflightBatches
+	}
+	m, err := cluster.Start(ctx, cfg.Cluster, host.Kind())
+	if err != nil {
+		_ = cache.Close()
+		return nil, fmt.Errorf("manta: %w", err)
+	}
+	host.Member = cfg.Member
+	if host.Member == "" {
+		host.Member = m.Address()
+	}
+	c := newClient(cfg, m)
+	c.host, c.cache, c.store = host, cache, store
+	if _, err := m.System.Root.SpawnNamed(actor.PropsFromFunc(c.memberReceive), memberActorName); err != nil {
+		_ = c.Close(context.Background())
+		return nil, fmt.Errorf("manta: spawn member actor: %w", err)
+	}
+	if cfg.HTTPAddr != "" {
+		if err := c.serveHTTP(cfg.HTTPAddr); err != nil {
+			_ = c.Close(context.Background())
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Connect joins a running cluster as a client (it hosts no models). The
+// cluster provider must reach other processes (etcd or automanaged).
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Cluster.Provider == cluster.ProviderLocal {
+		return nil, errors.New("manta: connect: provider local is in-process only; use Start, or etcd/automanaged")
+	}
+	if err := cfg.Cluster.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := cluster.StartClient(ctx, cfg.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("manta: %w", err)
+	}
+	return newClient(cfg, m), nil
+}
+
+func newClient(cfg Config, m *cluster.Member) *Client {
+	c := &Client{
+		cfg:    cfg,
+		member: m,
+		system: m.System,
+		cl:     m.Cluster,
+		logger: cfg.Logger,
+		grace:  2 * time.Second,
+		reqPfx: m.System.ID[:min(8, len(m.System.ID))] + "-",
+		stop:   make(chan struct{}),
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultTimeout <= 0 {
+		c.cfg.DefaultTimeout = 30 * time.Second
+	}
+	c.stopped.Add(1)
+	go c.sweep()
+	return c
+}
+
+// Close stops serving HTTP, leaves the cluster and closes loaded models.
+func (c *Client) Close(ctx context.Context) error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	close(c.stop)
+	c.stopped.Wait()
+	var errs []error
+	if c.httpSrv != nil {
+		errs = append(errs, c.httpSrv.Shutdown(ctx))
+	}
+	errs = append(errs, c.member.Shutdown(ctx, false))
+	c.refs.Range(func(k, _ any) bool {
+		k.(*Ref).finish(nil, fmt.Errorf("%w: client closed", ErrInternal))
+		return true
+	})
+	if c.cache != nil {
+		errs = append(errs, c.cache.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the address the member's HTTP server listens on ("" if none).
+func (c *Client) HTTPAddr() string { return c.httpAddr }
+
+// MemberName is what this member writes in served_by ("" for a client).
+func (c *Client) MemberName() string {
+	if c.host == nil {
+		return ""
+	}
+	return c.host.Member
+}
+
+// Host returns the member's actor host (nil for a Connect client).
+func (c *Client) Host() *actors.Host { return c.host }
+
+// Cache returns the member's model cache (nil for a Connect client).
+func (c *Client) Cache() *modelhost.Cache { return c.cache }
+
+// Store returns the member's model store (nil for a Connect client).
+func (c *Client) Store() modelhost.Store { return c.store }
+
+// Model is a handle on one model by id. It is cheap; nothing is loaded until
+// a request arrives.
+type Model struct {
+	c  *Client
+	id string
+}
+
+// Model returns a handle on model id.
+func (c *Client) Model(id string) *Model { return &Model{c: c, id: id} }
+
+// ID is the model id.
+func (m *Model) ID() string { return m.id }
+
+// Option adjusts one request.
+type Option func(*callOptions)
+
+type callOptions struct {
+	deadline    time.Time
+	timeout     time.Duration
+	requestID   string
+	contentType string
+	version     string
+	meta        map[string]string
+}
+
+// WithTimeout bounds the request (default: the config's DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(o *callOptions) { o.timeout = d } }
+
+// WithDeadline sets an absolute deadline.
+func WithDeadline(t time.Time) Option { return func(o *callOptions) { o.deadline = t } }
+
+// WithRequestID sets the request id echoed in the result (default: generated).
+func WithRequestID(id string) Option { return func(o *callOptions) { o.requestID = id } }
+
+// WithContentType sets the payload's content type (default application/json).
+func WithContentType(ct string) Option { return func(o *callOptions) { o.contentType = ct } }
+
+// WithVersion pins a model version; the request fails with ErrNotFound if the
+// actor serves another one.
+func WithVersion(v string) Option { return func(o *callOptions) { o.version = v } }
+
+// WithMeta attaches a key/value passed to the model actor.
+func WithMeta(k, v string) Option {
+	return func(o *callOptions) {
+		if o.meta == nil {
+			o.meta = map[string]string{}
+		}
+		o.meta[k] = v
+	}
+}
+
+// Predict sends payload to the model and returns at once with a Ref. The
+// request's deadline is the earliest of ctx's deadline and the options'.
+// Cancelling ctx completes the Ref with ctx's error (the model may still run
+// the request).
+func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Ref {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	deadline := m.c.deadline(ctx, o)
+	req := &api.PredictRequest{
+		ModelId:     m.id,
+		RequestId:   o.requestID,
+		Payload:     payload,
+		ContentType: o.contentType,
+		Deadline:    deadline.UnixNano(),
+		Meta:        o.meta,
+		Version:     o.version,
+	}
+	if req.RequestId == "" {
+		req.RequestId = m.c.nextRequestID()
+	}
+	return m.c.call(ctx, m.id, req, deadline)
+}
+
+func (c *Client) deadline(ctx context.Context, o callOptions) time.Time {
+	d := o.deadline
+	if d.IsZero() {
+		t := o.timeout
+		if t <= 0 {
+			t = c.cfg.DefaultTimeout
+		}
+		d = time.Now().Add(t)
+	}
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	return d
+}
+
+func (c *Client) nextRequestID() string {
+	return c.reqPfx + strconv.FormatUint(c.reqSeq.Add(1), 36)
+}
+
+// call sends msg to the actor of identity; the Ref completes with its answer.
+func (c *Client) call(ctx context.Context, identity string, msg any, deadline time.Time) *Ref {
+	r := c.newRef(ctx, identity, msg, deadline)
+	if r.pid != nil && !r.Ready() {
+		r.send()
+	}
+	return r
+}
+
+// Do sends one request and waits for its answer. It never returns nil:
+// every failure is in resp.Error with a code of the closed set. It is the
+// entry point of the router and the HTTP server.
+func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictResponse {
+	deadline := c.deadline(ctx, callOptions{})
+	if req.Deadline > 0 {
+		if d := time.Unix(0, req.Deadline); d.Before(deadline) {
+			deadline = d
+		}
+	}
+	req.Deadline = deadline.UnixNano()
+	if req.RequestId == "" {
+		req.RequestId = c.nextRequestID()
+	}
+	if err := modelhost.ValidID(req.ModelId); err != nil {
+		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId,
+			Error: api.ErrorFrom(fmt.Errorf("%w: %v", ErrNotFound, err))}
+	}
+	r := c.call(ctx, req.ModelId, req, deadline)
+	resp, err := r.response(ctx)
+	if err == nil {
+		if pr, ok := resp.(*api.PredictResponse); ok {
+			return pr
+		}
+		err = fmt.Errorf("%w: unexpected answer %T", ErrInternal, resp)
+	}
+	return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId, Error: api.ErrorFrom(err)}
+}
+
+// Stats are a model's serving statistics on the member that hosts it.
+type Stats struct {
+	Model    string
+	Version  string // the loaded version
+	ServedBy string
+	Count    int64 // requests served (usage count)
+	Errors   int64
+	Total    time.Duration
+	Min      time.Duration
+	Max      time.Duration
+	Mean     time.Duration
+	P50      time.Duration
+	P95      time.Duration
+	P99      time.Duration
+	Batches  int64
+	Since    time.Time
+	Memory   int64
+}
+
+// Stats asks the model's actor for its statistics. Like a request, it
+// activates the model if it is not active.
+func (m *Model) Stats(ctx context.Context) (*Stats, error) {
+	if err := modelhost.ValidID(m.id); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	r := m.c.call(ctx, m.id, &api.ModelStatsRequest{ModelId: m.id}, m.c.deadline(ctx, callOptions{}))
+	resp, err := r.response(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := resp.(*api.ModelStats)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected answer %T", ErrInternal, resp)
+	}
+	if err := st.Error.Err(); err != nil {
+		return nil, err
+	}
+	out := &Stats{
+		Model: st.ModelId, Version: st.Version, ServedBy: st.ServedBy, Count: st.Count, Errors: st.Errors,
+		Total: time.Duration(st.TotalDuration), Min: time.Duration(st.MinDuration), Max: time.Duration(st.MaxDuration),
+		P50: time.Duration(st.P50), P95: time.Duration(st.P95), P99: time.Duration(st.P99),
+		Batches: st.Batches, Since: time.Unix(0, st.Since), Memory: st.MemoryBytes,
+	}
+	if st.Count > 0 {
+		out.Mean = out.Total / time.Duration(st.Count)
+	}
+	return out, nil
+}
+
+// Reload tells the model's actor to look for a new version in the store and
+// roll it out (loaded beside the old one, swapped atomically). It returns
+// the version served afterwards.
+func (m *Model) Reload(ctx context.Context) (version string, changed bool, err error) {
+	r := m.c.call(ctx, m.id, &api.ReloadRequest{ModelId: m.id}, m.c.deadline(ctx, callOptions{timeout: 10 * time.Minute}))
+	resp, err := r.response(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	rr, ok := resp.(*api.ReloadResponse)
+	if !ok {
+		return "", false, fmt.Errorf("%w: unexpected answer %T", ErrInternal, resp)
+	}
+	return rr.Version, rr.Changed, rr.Error.Err()
+}
+
+// resolve returns the PID of identity's activation (activating it).
+func (c *Client) resolve(identity string) (*actor.PID, error) {
+	if pid, ok := c.cl.PidCache.Get(identity, actors.KindModel); ok && pid != nil {
+		return pid, nil
+	}
+	pid := c.safeGet(identity)
+	if pid == nil {
+		return nil, fmt.Errorf("no activation for %s (cluster lookup failed)", identity)
+	}
+	c.cl.PidCache.Set(identity, actors.KindModel, pid)
+	return pid, nil
+}
+
+func (c *Client) safeGet(identity string) (pid *actor.PID) {
+	defer func() {
+		if recover() != nil {
+			pid = nil
+		}
+	}()
+	return c.cl.Get(identity, actors.KindModel)
+}
+
+func (c *Client) forget(identity string, pid *actor.PID) {
+	c.cl.PidCache.RemoveByValue(identity, actors.KindModel, pid)
+}
+
+func (c *Client) track(r *Ref)   { c.refs.Store(r, struct{}{}) }
+func (c *Client) untrack(r *Ref) { c.refs.Delete(r) }
+
+// sweep finds requests whose local target activation stopped before it read
+// them (protoactor drops messages left in a stopped actor's mailbox) and
+// sends them again, so no request waits for its deadline for that.
+func (c *Client) sweep() {
+	defer c.stopped.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	addr := c.system.Address()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		c.refs.Range(func(k, _ any) bool {
+			r := k.(*Ref)
+			if now.Sub(r.start) < 250*time.Millisecond || r.Ready() {
+				return true
+			}
+			tgt := r.target.Load()
+			if tgt == nil || tgt.Address != addr {
+				return true
+			}
+			if _, ok := c.system.ProcessRegistry.GetLocal(tgt.Id); !ok {
+				if r.target.CompareAndSwap(tgt, nil) {
+					c.forget(r.identity, tgt)
+					go r.send()
+				}
+			}
+			return true
+		})
+	}
+}
+
+// MemberInfo is one member's status.
+type MemberInfo struct {
+	ID            string   `json:"id"`
+	Address       string   `json:"address"`
+	HTTP          string   `json:"http,omitempty"`
+	BudgetBytes   int64    `json:"budget_bytes"`
+	UsedBytes     int64    `json:"used_bytes"`
+	PinnedBytes   int64    `json:"pinned_bytes"`
+	HighWater     int64    `json:"high_water_bytes"`
+	ModelsLoaded  int      `json:"models_loaded"`
+	ActiveModels  []string `json:"active_models"`
+	Loads         int64    `json:"loads"`
+	Evictions     int64    `json:"evictions"`
+	Activations   int64    `json:"activations"`
+	Error         string   `json:"error,omitempty"`
+}
+
+// Status is the cluster's status as seen from this client.
+type Status struct {
+	Members []MemberInfo `json:"members"`
+}
+
+func (c *Client) localStatus() *api.MemberStatus {
+	st := &api.MemberStatus{MemberId: c.system.ID, Address: c.system.Address(), Http: c.httpAddr}
+	if c.cache != nil {
+		cs := c.cache.Stats()
+		st.BudgetBytes, st.UsedBytes, st.PinnedBytes, st.HighWaterBytes = cs.Budget, cs.Used, cs.Pinned, cs.HighWater
+		st.ModelsLoaded = int32(cs.Models)
+		st.Loads, st.Evictions = cs.Loads, cs.Evictions
+	}
+	if c.host != nil {
+		st.ActiveModels = c.host.Active()
+		sort.Strings(st.ActiveModels)
+		st.Activations = c.host.Counters().Activations
+	}
+	return st
+}
+
+func (c *Client) memberReceive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*api.MemberStatusRequest); ok {
+		ctx.Respond(c.localStatus())
+	}
+}
+
+// Status asks every member for its status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	for _, mem := range c.cl.MemberList.Members().Members() {
+		addr := net.JoinHostPort(mem.Host, strconv.Itoa(int(mem.Port)))
+		info := MemberInfo{ID: mem.Id, Address: addr}
+		var st *api.MemberStatus
+		if addr == c.system.Address() && c.host != nil {
+			st = c.localStatus()
+		} else {
+			pid := actor.NewPID(addr, memberActorName)
+			res, err := c.system.Root.RequestFuture(pid, &api.MemberStatusRequest{}, 5*time.Second).Result()
+			if err != nil {
+				info.Error = err.Error()
+			} else if s, ok := res.(*api.MemberStatus); ok {
+				st = s
+			}
+		}
+		if st != nil {
+			info.HTTP = st.Http
+			info.BudgetBytes, info.UsedBytes, info.PinnedBytes, info.HighWater = st.BudgetBytes, st.UsedBytes, st.PinnedBytes, st.HighWaterBytes
+			info.ModelsLoaded = int(st.ModelsLoaded)
+			info.ActiveModels = st.ActiveModels
+			info.Loads, info.Evictions, info.Activations = st.Loads, st.Evictions, st.Activations
+		}
+		out.Members = append(out.Members, info)
+	}
+	if len(out.Members) == 0 && c.host != nil {
+		st := c.localStatus()
+		out.Members = append(out.Members, MemberInfo{ID: st.MemberId, Address: st.Address, HTTP: st.Http,
+			BudgetBytes: st.BudgetBytes, UsedBytes: st.UsedBytes, PinnedBytes: st.PinnedBytes, HighWater: st.HighWaterBytes,
+			ModelsLoaded: int(st.ModelsLoaded), ActiveModels: st.ActiveModels, Loads: st.Loads, Evictions: st.Evictions, Activations: st.Activations})
+	}
+	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Address < out.Members[j].Address })
+	return &out, nil
+}

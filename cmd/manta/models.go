@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/manta-ml/manta/modelhost"
+)
+
+func cmdModels(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("models: want push, list, versions, promote, rollback or rm")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("models "+sub, flag.ContinueOnError)
+	store := fs.String("store", env("MANTA_STORE", "./models"), "model store (MANTA_STORE)")
+	latest := fs.Bool("latest", false, "push: also point LATEST at the new version")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	want := map[string]int{"push": 1, "list": 0, "versions": 1, "promote": 2, "rollback": 1}
+	if n, ok := want[sub]; ok && len(pos) != n {
+		return usagef("models %s: want %d argument(s), got %d", sub, n, len(pos))
+	}
+	if sub == "rm" && (len(pos) < 1 || len(pos) > 2) {
+		return usagef("models rm: want MODEL [VERSION]")
+	}
+	if _, ok := want[sub]; !ok && sub != "rm" {
+		return usagef("models: unknown subcommand %q", sub)
+	}
+	if sub == "push" {
+		if err := os.MkdirAll(*store, 0o755); err != nil && !isURL(*store) {
+			return err
+		}
+	}
+	st, err := modelhost.OpenStore(ctx, *store)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "push":
+		return modelsPush(ctx, st, pos[0], *latest, stdout, stderr)
+	case "list":
+		return modelsList(ctx, st, *asJSON, stdout)
+	case "versions":
+		return modelsVersions(ctx, st, pos[0], *asJSON, stdout)
+	case "promote":
+		if err := modelhost.ValidVersion(pos[1]); err != nil {
+			return usageError{err.Error()}
+		}
+		if _, err := st.Manifest(ctx, pos[0], pos[1]); err != nil {
+			return err
+		}
+		if err := st.SetLatest(ctx, pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: LATEST -> %s\n", pos[0], pos[1])
+		return nil
+	case "rollback":
+		return modelsRollback(ctx, st, pos[0], stdout)
+	case "rm":
+		v := ""
+		if len(pos) == 2 {
+			v = pos[1]
+		}
+		if err := st.Delete(ctx, pos[0], v); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s %s\n", pos[0], v)
+		return nil
+	}
+	return nil
+}
+
+func isURL(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i:i+3] == "://" {
+			return true
+		}
+	}
+	return false
+}
+
+func modelsPush(ctx context.Context, st modelhost.Store, dir string, latest bool, stdout, stderr io.Writer) error {
+	bar := newProgress(stderr)
+	m, err := modelhost.Push(ctx, st, dir, modelhost.PushOptions{
+		SetLatest: latest,
+		Progress:  bar.update,
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, f := range m.Files {
+		size += f.Size
+	}
+	fmt.Fprintf(stdout, "pushed %s version %s (%d files, %s)\n", m.ID, m.Version, len(m.Files), formatBytes(size))
+	return nil
+}
+
+// progress draws a one-line progress bar (bytes, rate, ETA) for big files.
+type progress struct {
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
+
+func (p *progress) update(file string, done, total int64) {
+	if total < 8<<20 && !p.shown {
+		return // small files: no bar
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 100*time.Millisecond && done < total {
+		return
+	}
+	p.last, p.shown = now, true
+	el := now.Sub(p.start).Seconds()
+	rate := float64(done) / max(el, 1e-3)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+	}
+	pct := 100 * float64(done) / float64(max(total, 1))
+	n := int(pct / 5)
+	fmt.Fprintf(p.w, "\r%-24.24s [%-20s] %5.1f%% %s/%s %s/s ETA %s   ", file,
+		string(repeat('#', n)), pct, formatBytes(done), formatBytes(total), formatBytes(int64(rate)), eta)
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func repeat(c byte, n int) []byte {
+	b := make([]byte, max(n, 0))
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+func modelsList(ctx context.Context, st modelhost.Store, asJSON bool, stdout io.Writer) error {
+	ids, err := st.List(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		ID       string    `json:"id"`
+		Latest   string    `json:"latest"`
+		Versions int       `json:"versions"`
+		Runtime  string    `json:"runtime"`
+		Size     int64     `json:"size_bytes"`
+		Created  time.Time `json:"created_at"`
+		Quality  string    `json:"quality,omitempty"`
+	}
+	var rows []row
+	for _, id := range ids {
+		r := row{ID: id}
+		vs, err := st.Versions(ctx, id)
+		if err != nil || len(vs) == 0 {
+			continue
+		}
+		r.Versions = len(vs)
+		r.Latest, _ = st.Latest(ctx, id)
+		if m, err := st.Manifest(ctx, id, r.Latest); err == nil {
+			r.Runtime, r.Created = m.Runtime, m.CreatedAt
+			for _, f := range m.Files {
+				r.Size += f.Size
+			}
+			if m.Quality != nil {
+				r.Quality = fmt.Sprintf("%s=%g", m.Quality.Metric, m.Quality.Value)
+			}
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tLATEST\tVERSIONS\tRUNTIME\tSIZE\tCREATED\tQUALITY")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Latest, r.Versions, r.Runtime, formatBytes(r.Size), r.Created.Format(time.RFC3339), r.Quality)
+	}
+	return tw.Flush()
+}
+
+func modelsVersions(ctx context.Context, st modelhost.Store, id string, asJSON bool, stdout io.Writer) error {
+	vs, err := st.Versions(ctx, id)
+	if err != nil {
+		return err
+	}
+	latest, _ := st.Latest(ctx, id)
+	var ms []*modelhost.Manifest
+	for _, v := range vs {
+		m, err := st.Manifest(ctx, id, v)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"id": id, "latest": latest, "versions": ms})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tLATEST\tSIZE\tCREATED\tQUALITY\tDESCRIPTION")
+	for _, m := range ms {
+		var size int64
+		for _, f := range m.Files {
+			size += f.Size
+		}
+		mark, q := "", ""
+		if m.Version == latest {
+			mark = "*"
+		}
+		if m.Quality != nil {
+			q = fmt.Sprintf("%s=%g", m.Quality.Metric, m.Quality.Value)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Version, mark, formatBytes(size), m.CreatedAt.Format(time.RFC3339), q, m.Description)
+	}
+	return tw.Flush()
+}
+
+// modelsRollback points LATEST at the version below the one served now.
+func modelsRollback(ctx context.Context, st modelhost.Store, id string, stdout io.Writer) error {
+	vs, err := st.Versions(ctx, id)
+	if err != nil {
+		return err
+	}
+	cur, err := st.Latest(ctx, id)
+	if err != nil {
+		return err
+	}
+	curN, _ := strconv.Atoi(cur)
+	prev := ""
+	for _, v := range vs {
+		if n, _ := strconv.Atoi(v); n < curN {
+			prev = v
+		}
+	}
+	if prev == "" {
+		return fmt.Errorf("%s: no version before %s to roll back to", id, cur)
+	}
+	if err := st.SetLatest(ctx, id, prev); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: LATEST %s -> %s\n", id, cur, prev)
+	return nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/manta-ml/manta"
+)
+
+var httpClient = &http.Client{Timeout: 2 * time.Minute}
+
+func addrFlag(fs *flag.FlagSet) *string {
+	return fs.String("addr", env("MANTA_ADDR", "127.0.0.1:8080"), "HTTP address of a member (MANTA_ADDR)")
+}
+
+func cmdPredict(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	addr := addrFlag(fs)
+	timeout := fs.Duration("timeout", 0, "request timeout (default: the member's)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("predict: want MODEL JSON")
+	}
+	if !json.Valid([]byte(pos[1])) {
+		return usagef("predict: payload is not valid JSON: %s", pos[1])
+	}
+	url := fmt.Sprintf("http://%s/v1/models/%s/predict", *addr, pos[0])
+	if *timeout > 0 {
+		url += "?timeout=" + timeout.String()
+	}
+	start := time.Now()
+	resp, err := httpClient.Post(url, "application/json", bytes.NewReader([]byte(pos[1])))
+	if err != nil {
+		return fmt.Errorf("predict: %w (is `manta serve` running at %s?)", err, *addr)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var r manta.ResponseJSON
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("predict: bad answer (HTTP %d): %s", resp.StatusCode, body)
+	}
+	out := map[string]any{
+		"output": r.Output, "model": r.ModelID, "version": r.ModelVersion, "served_by": r.ServedBy,
+		"latency": time.Since(start).Round(time.Microsecond).String(), "request_id": r.RequestID,
+	}
+	if r.Error != nil {
+		out["error"] = r.Error
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+	if r.Error != nil {
+		return fmt.Errorf("%s: %s", r.Error.Code, r.Error.Message)
+	}
+	return nil
+}
+
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	addr := addrFlag(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("reload: want MODEL")
+	}
+	resp, err := httpClient.Post(fmt.Sprintf("http://%s/v1/models/%s/reload", *addr, pos[0]), "application/json", nil)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	stdout.Write(body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reload: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	addr := addrFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	resp, err := httpClient.Get(fmt.Sprintf("http://%s/v1/status", *addr))
+	if err != nil {
+		return fmt.Errorf("status: %w (is `manta serve` running at %s?)", err, *addr)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st manta.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tHTTP\tUSED/BUDGET\tHIGH-WATER\tLOADED\tACTIVE\tLOADS\tEVICTIONS\tACTIVATIONS")
+	for _, m := range st.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s\t%d\t%d\t%d\t%d\t%d\n", m.Address, m.HTTP, formatBytes(m.UsedBytes), formatBytes(m.BudgetBytes),
+			formatBytes(m.HighWater), m.ModelsLoaded, len(m.ActiveModels), m.Loads, m.Evictions, m.Activations)
+	}
+	tw.Flush()
+	for _, m := range st.Members {
+		if len(m.ActiveModels) > 0 {
+			fmt.Fprintf(stdout, "%s active: %v\n", m.Address, m.ActiveModels)
+		}
+		if m.Error != "" {
+			fmt.Fprintf(stdout, "%s error: %s\n", m.Address, m.Error)
+		}
+	}
+	return nil
+}

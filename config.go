@@ -1,0 +1,97 @@
+package manta
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// Config configures an embedded member (Start) or a client (Connect). The
+// manta command's flags and environment variables fill this same struct.
+type Config struct {
+	// Store is the model store: a directory (default "./models") or a URL
+	// such as s3://bucket/prefix?endpoint=127.0.0.1:9000.
+	Store string `json:"store" yaml:"store"`
+	// StoreImpl, when set, is used instead of opening Store.
+	StoreImpl modelhost.Store `json:"-" yaml:"-"`
+	// BudgetBytes is the member's model-memory budget (default: half of
+	// the machine's or cgroup's memory).
+	BudgetBytes int64 `json:"budget_bytes" yaml:"budget_bytes"`
+	// FetchDir holds local copies of artifacts of stores that are not
+	// directories (default: a directory under the user cache dir).
+	FetchDir string `json:"fetch_dir,omitempty" yaml:"fetch_dir,omitempty"`
+	// HTTPAddr is where the member serves HTTP ("" for none). The manta
+	// command defaults it to 127.0.0.1:8080.
+	HTTPAddr string `json:"http" yaml:"http"`
+	// Member names this member in responses (served_by); default: the
+	// cluster address.
+	Member string `json:"member,omitempty" yaml:"member,omitempty"`
+	// IdleTimeout deactivates a model actor idle for this long.
+	IdleTimeout time.Duration `json:"idle_timeout" yaml:"idle_timeout"`
+	// DefaultTimeout is the deadline of a request that names none.
+	DefaultTimeout time.Duration `json:"default_timeout" yaml:"default_timeout"`
+	// MaxBatch and MaxWaitMS apply to models whose manifest sets no batch.
+	MaxBatch  int `json:"max_batch" yaml:"max_batch"`
+	MaxWaitMS int `json:"max_wait_ms" yaml:"max_wait_ms"`
+	// MaxInflightBatches bounds concurrent Predict calls per model actor
+	// (default: GOMAXPROCS).
+	MaxInflightBatches int `json:"max_inflight_batches,omitempty" yaml:"max_inflight_batches,omitempty"`
+	// Cluster configures the Proto.Actor cluster underneath.
+	Cluster cluster.Config `json:"cluster" yaml:"cluster"`
+	// Logger receives Manta's logs (nil: quiet).
+	Logger *slog.Logger `json:"-" yaml:"-"`
+}
+
+// DefaultConfig is the embedded default: one member, provider local, the
+// ./models directory, half the memory, no HTTP.
+func DefaultConfig() Config {
+	return Config{
+		Store:          "./models",
+		BudgetBytes:    DefaultBudget(),
+		IdleTimeout:    5 * time.Minute,
+		DefaultTimeout: 30 * time.Second,
+		MaxBatch:       64,
+		MaxWaitMS:      2,
+		Cluster:        cluster.DefaultConfig(),
+	}
+}
+
+// Validate checks the config and names the first problem.
+func (c *Config) Validate() error {
+	if c.Store == "" && c.StoreImpl == nil {
+		return errors.New("manta: config: store is empty")
+	}
+	if c.BudgetBytes < 0 {
+		return fmt.Errorf("manta: config: budget_bytes %d is negative", c.BudgetBytes)
+	}
+	if c.IdleTimeout < 0 || c.DefaultTimeout < 0 {
+		return errors.New("manta: config: timeouts must not be negative")
+	}
+	if c.MaxBatch < 0 || c.MaxWaitMS < 0 {
+		return errors.New("manta: config: batch settings must not be negative")
+	}
+	return c.Cluster.Validate()
+}
+
+// DefaultBudget is half of the memory available to this process: the
+// cgroup limit when there is one, else the machine's.
+func DefaultBudget() int64 {
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		var v int64
+		if _, err := fmt.Sscan(string(b), &v); err == nil && v > 0 {
+			return v / 2
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil && kb > 0 {
+			return kb * 1024 / 2
+		}
+	}
+	return 2 << 30
+}

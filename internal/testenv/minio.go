@@ -1,0 +1,213 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// MinIO is a MinIO server started for a test: one drive in a temporary
+// directory, listening on a free loopback port, with fixed root credentials.
+// Stop and Restart take it away and bring it back on the same port and data
+// directory, so tests can exercise a store outage.
+type MinIO struct {
+	Endpoint  string // host:port for clients (no scheme)
+	AccessKey string // root user
+	SecretKey string // root password
+	Dir       string // data directory, kept across Restart
+
+	t    testing.TB
+	bin  string
+	env  []string
+	mu   sync.Mutex
+	proc *Process
+}
+
+// MinIOOption configures StartMinIO.
+type MinIOOption func(*minioOptions)
+
+type minioOptions struct {
+	env []string
+}
+
+// WithMinIOEnv sets an environment variable of the server process (e.g. a
+// MINIO_NOTIFY_* target configuration, read only at server start).
+func WithMinIOEnv(key, value string) MinIOOption {
+	return func(o *minioOptions) { o.env = append(o.env, key+"="+value) }
+}
+
+// WithMinIOWebhook enables MinIO's webhook notification target id, posting
+// events to endpoint (an http:// URL). Buckets then subscribe to it with the
+// ARN arn:minio:sqs::<id>:webhook. The endpoint should be listening before
+// the server starts: MinIO probes it at start-up.
+func WithMinIOWebhook(id, endpoint string) MinIOOption {
+	return func(o *minioOptions) {
+		o.env = append(o.env,
+			"MINIO_NOTIFY_WEBHOOK_ENABLE_"+id+"=on",
+			"MINIO_NOTIFY_WEBHOOK_ENDPOINT_"+id+"="+endpoint)
+	}
+}
+
+// MinIOWebhookARN is the ARN a bucket notification uses for the webhook
+// target id configured with WithMinIOWebhook.
+func MinIOWebhookARN(id string) string { return "arn:minio:sqs::" + id + ":webhook" }
+
+// StartMinIO starts a MinIO server (the binary from LookPath("minio"), i.e.
+// .bin/minio as installed by `make setup`) and waits until it is live. It
+// is stopped at test cleanup.
+func StartMinIO(t testing.TB, opts ...MinIOOption) *MinIO {
+	t.Helper()
+	bin, ok := LookPath("minio")
+	if !ok {
+		Missing(t, "minio server not found")
+	}
+	var o minioOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &MinIO{
+		Endpoint:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		AccessKey: "manta-test",
+		SecretKey: "manta-test-secret-0123456789",
+		Dir:       t.TempDir(),
+		t:         t,
+		bin:       bin,
+		env:       o.env,
+	}
+	if err := m.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// URL returns the http:// base URL of the server.
+func (m *MinIO) URL() string { return "http://" + m.Endpoint }
+
+func (m *MinIO) start() error {
+	// Console and certificates would otherwise use a second fixed port and
+	// the user's ~/.minio; keep everything in the test's directory.
+	console := "127.0.0.1:" + strconv.Itoa(FreePort(m.t))
+	cmd := exec.Command(m.bin, "server",
+		"--address", m.Endpoint,
+		"--console-address", console,
+		"--certs-dir", filepath.Join(m.Dir, "certs"),
+		"--quiet",
+		filepath.Join(m.Dir, "data"))
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+m.AccessKey,
+		"MINIO_ROOT_PASSWORD="+m.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CI_CD=1",
+	)
+	cmd.Env = append(cmd.Env, m.env...)
+	p := &Process{Cmd: cmd, done: make(chan struct{}), Addr: m.Endpoint, Dir: m.Dir}
+	cmd.Stdout = lockedWriter{p}
+	cmd.Stderr = lockedWriter{p}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("testenv: start minio: %w", err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		p.mu.Lock()
+		p.exited = true
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	m.mu.Lock()
+	m.proc = p
+	m.mu.Unlock()
+	if err := m.waitLive(p, 60*time.Second); err != nil {
+		m.stop(p)
+		return fmt.Errorf("%w\n%s", err, p.Output())
+	}
+	return nil
+}
+
+// waitLive polls /minio/health/live until it answers 200, the process
+// exits, or the timeout passes.
+func (m *MinIO) waitLive(p *Process, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if err := WaitTCP(m.Endpoint, timeout); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: time.Second}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+"/minio/health/live", nil)
+		resp, err := client.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("testenv: minio exited before it was live")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testenv: minio at %s not live after %v: %v", m.Endpoint, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for time
+	}
+}
+
+// Output returns what the current server process printed so far.
+func (m *MinIO) Output() string {
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil {
+		return ""
+	}
+	return p.Output()
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it
+// to exit; the port is free afterwards. Stopping a stopped server is a no-op.
+func (m *MinIO) Stop() {
+	m.mu.Lock()
+	p := m.proc
+	m.proc = nil
+	m.mu.Unlock()
+	if p != nil {
+		m.stop(p)
+	}
+}
+
+func (m *MinIO) stop(p *Process) {
+	if p.Cmd.Process == nil {
+		return
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Restart starts the server again on the same port and data directory
+// (stopping it first if it is running) and waits until it is live.
+func (m *MinIO) Restart() {
+	m.t.Helper()
+	m.Stop()
+	if err := m.start(); err != nil {
+		m.t.Fatal(err)
+	}
+}

@@ -1,0 +1,344 @@
+package s3store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// Fetch makes m's files available in a local directory and returns it;
+// every file in it has been verified against the manifest's sha256.
+//
+// Files already in the disk cache and trusted (see diskCache) are used
+// without contacting the server: a model on disk loads while the server is
+// down. Others are downloaded into a temporary file while their sha256 is
+// computed in the same pass (files of at least Config.ParallelThreshold
+// bytes with Config.Workers parallel ranged GETs, hashed in order as the
+// parts arrive) and renamed into place only once verified. A mismatch
+// deletes the temporary file and fails with a *modelhost.VerifyError naming
+// the file, wrapping api.ErrLoadFailed; an unreachable server fails with
+// an error wrapping api.ErrLoadFailed and ErrUnreachable, quickly
+// (Config.MaxRetries).
+//
+// Concurrent fetches of a file share one download. Cancelling ctx returns
+// at once; the download goes on while another caller still waits for it.
+// The directory stays valid until the version is evicted from the disk
+// cache (least recently used first, never while a Fetch of it runs), so
+// load it right after Fetch returns.
+func (s *Store) Fetch(ctx context.Context, m *modelhost.Manifest) (string, error) {
+	if m == nil {
+		return "", fmt.Errorf("%w: s3store: fetch: nil manifest", api.ErrBadInput)
+	}
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	if err := s.cache.init(); err != nil {
+		return "", loadFailed(fmt.Errorf("fetch %s v%s: %w", m.ID, m.Version, err))
+	}
+	s.cache.pin(m.ID, m.Version)
+	defer s.cache.unpin(m.ID, m.Version)
+	dir := s.cache.versionDir(m.ID, m.Version)
+	for _, f := range m.Files {
+		if err := s.fetchFile(ctx, m, f, dir); err != nil {
+			return "", err
+		}
+	}
+	s.cache.touch(m.ID, m.Version)
+	s.cache.evict(m.ID, m.Version)
+	return dir, nil
+}
+
+func (s *Store) fetchFile(ctx context.Context, m *modelhost.Manifest, f modelhost.File, dir string) error {
+	dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+	if s.cache.trusted(m.ID, m.Version, f, dst) {
+		s.hits.Add(1)
+		return nil
+	}
+	key := m.ID + "/" + m.Version + "/" + f.Path
+	err, _ := s.flights.do(ctx, key, func(ctx context.Context) error {
+		if s.cache.trusted(m.ID, m.Version, f, dst) {
+			return nil // fetched by a run that just finished
+		}
+		if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() && st.Size() == f.Size {
+			// On disk but not trusted (no marker, or written before the
+			// last boot): hash it instead of downloading it again.
+			s.rehashes.Add(1)
+			if modelhost.VerifyFile(dst, f) == nil {
+				return s.cache.record(m.ID, m.Version, f, dst)
+			}
+		}
+		s.cache.forgetFile(m.ID, m.Version, f.Path)
+		os.Remove(dst)
+		return s.download(ctx, m, f, dst)
+	})
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("fetch %s v%s %s: %w", m.ID, m.Version, f.Path, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// download streams one file into a temporary file, hashing it in the same
+// pass, and renames it to dst once verified.
+func (s *Store) download(ctx context.Context, m *modelhost.Manifest, f modelhost.File, dst string) (err error) {
+	key := s.keys.file(m.ID, m.Version, f.Path)
+	tmp, err := os.CreateTemp(s.cache.tmpDir(), "dl-*")
+	if err != nil {
+		return loadFailed(fmt.Errorf("fetch %s v%s %s: %w", m.ID, m.Version, f.Path, err))
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var n int64
+	var sum string
+	if f.Size >= s.cfg.ParallelThreshold && f.Size > s.cfg.PartSize {
+		n, sum, err = s.getParallel(ctx, key, f.Size, tmp)
+	} else {
+		n, sum, err = s.getSingle(ctx, key, f.Size, tmp)
+	}
+	if err != nil {
+		var ve *modelhost.VerifyError
+		if errors.As(err, &ve) {
+			ve.File = f.Path
+			return fmt.Errorf("fetch %s v%s: %w", m.ID, m.Version, err)
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return loadFailed(fmt.Errorf("fetch %s v%s: get %s: %w", m.ID, m.Version, f.Path, err))
+	}
+	if n != f.Size {
+		return fmt.Errorf("fetch %s v%s: %w", m.ID, m.Version,
+			&modelhost.VerifyError{File: f.Path, Problem: fmt.Sprintf("size mismatch: want %d got %d", f.Size, n)})
+	}
+	if sum != f.SHA256 {
+		return fmt.Errorf("fetch %s v%s: %w", m.ID, m.Version,
+			&modelhost.VerifyError{File: f.Path, Problem: fmt.Sprintf("sha256 mismatch: want %s got %s", f.SHA256, sum)})
+	}
+	if err := tmp.Close(); err != nil {
+		return loadFailed(fmt.Errorf("fetch %s v%s %s: %w", m.ID, m.Version, f.Path, err))
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return loadFailed(fmt.Errorf("fetch %s v%s %s: %w", m.ID, m.Version, f.Path, err))
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return loadFailed(fmt.Errorf("fetch %s v%s %s: %w", m.ID, m.Version, f.Path, err))
+	}
+	s.downloads.Add(1)
+	if err := s.cache.record(m.ID, m.Version, f, dst); err != nil {
+		return loadFailed(fmt.Errorf("fetch %s v%s %s: record: %w", m.ID, m.Version, f.Path, err))
+	}
+	return nil
+}
+
+// copyBufSize is the buffer of a single-stream download.
+const copyBufSize = 1 << 20
+
+// getSingle downloads key with one GET into w, hashing as it writes.
+func (s *Store) getSingle(ctx context.Context, key string, want int64, w io.Writer) (int64, string, error) {
+	rc, info, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return 0, "", s.wrap(err, "get %s", key)
+	}
+	defer rc.Close()
+	if info.Size >= 0 && info.Size != want {
+		// Known from the headers: refuse without reading the body.
+		return 0, "", &modelhost.VerifyError{Problem: fmt.Sprintf("size mismatch: want %d got %d", want, info.Size)}
+	}
+	h := sha256.New()
+	buf := make([]byte, copyBufSize)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), countReader{rc, &s.bytes}, buf)
+	if err != nil {
+		return n, "", s.wrap(err, "get %s", key)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type countReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n interface{ Add(int64) int64 }
+}
+
+func (c countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// part is one ranged GET of getParallel.
+type part struct {
+	index int
+	off   int64
+	buf   []byte
+}
+
+// getParallel downloads a size-byte object with ranged GETs pinned to one
+// ETag: Workers GETs at a time, each into its own PartSize buffer, written
+// to f at its offset by the worker; the hash consumes the parts in order as
+// they complete, so the data is read from the network once and never read
+// back. At most 2*Workers buffers exist (bounded memory).
+func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.File) (int64, string, error) {
+	info, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, "", s.wrap(err, "stat %s", key)
+	}
+	if info.Size != size {
+		return 0, "", &modelhost.VerifyError{Problem: fmt.Sprintf("size mismatch: want %d got %d", size, info.Size)}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	psize := s.cfg.PartSize
+	nparts := int((size + psize - 1) / psize)
+	workers := min(s.cfg.Workers, nparts)
+	window := min(2*workers, nparts)
+	free := make(chan []byte, window)
+	for range window {
+		free <- make([]byte, psize)
+	}
+	done := make([]chan part, nparts) // one slot per part: the hasher waits on them in order
+	for i := range done {
+		done[i] = make(chan part, 1)
+	}
+	jobs := make(chan part)
+
+	var wg sync.WaitGroup
+	// Producer: hands out parts in order, each with a free buffer; since
+	// buffers come back only once hashed, the parts in flight are always
+	// the lowest not yet hashed, so the hasher never waits on a part that
+	// cannot start.
+	wg.Go(func() {
+		defer close(jobs)
+		for i := range nparts {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			off := int64(i) * psize
+			select {
+			case jobs <- part{index: i, off: off, buf: buf[:min(psize, size-off)]}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range workers {
+		wg.Go(func() {
+			for p := range jobs {
+				if err := s.getRange(ctx, key, info.ETag, p, f); err != nil {
+					cancel(err)
+					return
+				}
+				done[p.index] <- p
+			}
+		})
+	}
+
+	h := sha256.New()
+	var hashed int64
+	herr := hashInOrder(ctx, h, done, free, &hashed)
+	cancel(herr)
+	wg.Wait()
+	if herr != nil {
+		// The cause: a worker's error, or the caller's context error.
+		return hashed, "", herr
+	}
+	return hashed, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashInOrder feeds the parts to h in index order, returning each buffer
+// to free once hashed.
+func hashInOrder(ctx context.Context, h hash.Hash, done []chan part, free chan<- []byte, hashed *int64) error {
+	for i := range done {
+		select {
+		case p := <-done[i]:
+			h.Write(p.buf)
+			*hashed += int64(len(p.buf))
+			free <- p.buf[:cap(p.buf)]
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// getRange fetches one part into p.buf and writes it at p.off, retrying a
+// body that breaks off (the request itself is retried by minio-go).
+func (s *Store) getRange(ctx context.Context, key, etag string, p part, f *os.File) error {
+	var last error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond): // backoff between attempts
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		opts := minio.GetObjectOptions{}
+		if err := opts.SetRange(p.off, p.off+int64(len(p.buf))-1); err != nil {
+			return err
+		}
+		if etag != "" {
+			if err := opts.SetMatchETag(etag); err != nil {
+				return err
+			}
+		}
+		rc, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, opts)
+		if err != nil {
+			err = s.wrap(err, "get %s bytes %d-%d", key, p.off, p.off+int64(len(p.buf))-1)
+			if !errors.Is(err, ErrUnreachable) {
+				return err // an answer (precondition failed: the object changed) is final
+			}
+			last = err
+			continue
+		}
+		n, err := io.ReadFull(rc, p.buf)
+		rc.Close()
+		s.bytes.Add(int64(n))
+		if err != nil {
+			last = s.wrap(err, "get %s bytes %d-%d", key, p.off, p.off+int64(len(p.buf))-1)
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			continue
+		}
+		if _, err := f.WriteAt(p.buf, p.off); err != nil {
+			return err
+		}
+		return nil
+	}
+	return last
+}
+
+// loadFailed makes err wrap api.ErrLoadFailed. If err already wraps another
+// sentinel of the closed set (not_found: the object is missing), it is
+// flattened to text so that api.CodeOf stays unambiguous.
+func loadFailed(err error) error {
+	if err == nil || errors.Is(err, api.ErrLoadFailed) {
+		return err
+	}
+	if api.CodeOf(err) != api.ErrorCode_ERROR_CODE_INTERNAL {
+		return fmt.Errorf("%w: %s", api.ErrLoadFailed, err.Error())
+	}
+	return fmt.Errorf("%w: %w", api.ErrLoadFailed, err)
+}

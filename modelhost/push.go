@@ -1,0 +1,234 @@
+package modelhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/manta-ml/manta/api"
+)
+
+// PushOptions are the optional settings of Push. The zero value works.
+type PushOptions struct {
+	// Progress, if set, is called as bytes are uploaded: file is the file
+	// being sent, done and total count bytes over the whole version (every
+	// artifact; the small manifest is not counted). It is called from
+	// Push's goroutine.
+	Progress func(file string, done, total int64)
+	// SetLatest points LATEST at the new version once it is visible.
+	SetLatest bool
+	// Now stamps created_at; nil means time.Now.
+	Now func() time.Time
+}
+
+// Push publishes a model directory as the next version of its model in
+// store. dir holds a manifest.json with at least id, runtime and entrypoint
+// (other fields are kept) and the artifact files, which are every other
+// regular file under dir, recursively (symbolic links to regular files are
+// followed). Push fills in version (the store's highest plus one, or 1),
+// files (sizes and sha256) and created_at, validates the result, uploads
+// the artifacts and then manifest.json last, so that a version is never
+// visible before all its files are in place; with opts.SetLatest it then
+// moves LATEST. A file that changes between hashing and upload fails the
+// push (the version stays invisible). Two concurrent pushes of the same
+// model may pick the same version; callers serialize pushes of one model.
+func Push(ctx context.Context, store Store, dir string, opts PushOptions) (*Manifest, error) {
+	m, err := readPushManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := scanPushDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	m.Files = files
+
+	next, err := nextVersion(ctx, store, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	m.Version = next
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	m.CreatedAt = now().UTC().Truncate(time.Second)
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	body, err := EncodeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+
+	total := m.FilesSize()
+	var done int64
+	for _, f := range m.Files {
+		if err := pushFile(ctx, store, m, dir, f, &done, total, opts.Progress); err != nil {
+			return nil, fmt.Errorf("push %s v%s: %s: %w", m.ID, m.Version, f.Path, err)
+		}
+	}
+	if err := store.Put(ctx, m.ID, m.Version, ManifestName, bytes.NewReader(body), int64(len(body))); err != nil {
+		return nil, fmt.Errorf("push %s v%s: %s: %w", m.ID, m.Version, ManifestName, err)
+	}
+	if opts.SetLatest {
+		if err := store.SetLatest(ctx, m.ID, m.Version); err != nil {
+			return m, fmt.Errorf("push %s v%s: set LATEST: %w", m.ID, m.Version, err)
+		}
+	}
+	return m, nil
+}
+
+// readPushManifest reads dir/manifest.json and checks the fields a pusher
+// must give. Unknown fields are ignored, as in ParseManifest.
+func readPushManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, badInput("push %s: no %s (want at least id, runtime and entrypoint)", dir, ManifestName)
+		}
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, badInput("push %s: %s: %v", dir, ManifestName, err)
+	}
+	for _, req := range []struct{ name, v string }{{"id", m.ID}, {"runtime", m.Runtime}, {"entrypoint", m.Entrypoint}} {
+		if req.v == "" {
+			return nil, badInput("push %s: %s: %s is required", dir, ManifestName, req.name)
+		}
+	}
+	if err := ValidID(m.ID); err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	return &m, nil
+}
+
+// scanPushDir lists and hashes the artifacts of dir.
+func scanPushDir(ctx context.Context, dir string) ([]File, error) {
+	var files []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() || rel == ManifestName {
+			return nil
+		}
+		st, err := os.Stat(p) // follows a symbolic link
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			if st.IsDir() {
+				return badInput("%s: symbolic links to directories are not supported", rel)
+			}
+			return badInput("%s: not a regular file", rel)
+		}
+		if err := ValidPath(rel); err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, sum, err := hashReader(ctxReader{ctx, f})
+		if err != nil {
+			return fmt.Errorf("hash %s: %w", rel, err)
+		}
+		files = append(files, File{Path: rel, Size: n, SHA256: sum})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+// nextVersion is the store's highest version of id plus one, or "1".
+func nextVersion(ctx context.Context, store Store, id string) (string, error) {
+	vs, err := store.Versions(ctx, id)
+	if errors.Is(err, api.ErrNotFound) {
+		return "1", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("push %s: versions: %w", id, err)
+	}
+	highest := "0"
+	for _, v := range vs {
+		if ValidVersion(v) == nil && versionLess(highest, v) {
+			highest = v
+		}
+	}
+	n, err := strconv.ParseInt(highest, 10, 64)
+	if err != nil || n+1 <= 0 {
+		return "", fmt.Errorf("push %s: cannot increment version %s", id, highest)
+	}
+	next := strconv.FormatInt(n+1, 10)
+	if err := ValidVersion(next); err != nil {
+		return "", fmt.Errorf("push %s: %w", id, err)
+	}
+	return next, nil
+}
+
+// pushFile uploads one artifact, reporting progress and checking that what
+// was sent is what was hashed.
+func pushFile(ctx context.Context, store Store, m *Manifest, dir string, f File, done *int64, total int64,
+	progress func(string, int64, int64)) error {
+	fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	r := &progressReader{r: io.TeeReader(fh, h), file: f.Path, done: done, total: total, fn: progress}
+	if progress != nil {
+		progress(f.Path, *done, total)
+	}
+	if err := store.Put(ctx, m.ID, m.Version, f.Path, r, f.Size); err != nil {
+		return err
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
+		return fmt.Errorf("changed while pushing (sha256 %s, then %s)", f.SHA256, sum)
+	}
+	return nil
+}
+
+type progressReader struct {
+	r     io.Reader
+	file  string
+	done  *int64
+	total int64
+	fn    func(string, int64, int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		*p.done += int64(n)
+		if p.fn != nil {
+			p.fn(p.file, *p.done, p.total)
+		}
+	}
+	return n, err
+}

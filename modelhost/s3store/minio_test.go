@@ -541,4 +541,3 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	check("Config with env credentials", fmt.Sprintf("%+v", es.Config()))
 }
-

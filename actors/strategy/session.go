@@ -3,6 +3,7 @@ package strategy
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -239,7 +240,7 @@ func (s *Session) Start(now time.Time) []Action {
 	}
 	var out []Action
 	if s.strat == nil {
-		return s.finishErr(now, fmt.Errorf("%w: nil strategy", api.ErrInternal), out)
+		return s.finishErr(now, &StrategyError{Strategy: s.name, Op: "Start", Reason: "nil strategy"}, out)
 	}
 	if len(s.cands) == 0 {
 		return s.finishErr(now, fmt.Errorf("%w: strategy %q: no candidate models", api.ErrBadInput, s.name), out)
@@ -385,8 +386,8 @@ func (s *Session) deadlineEvent(now time.Time, idle bool, out []Action) []Action
 	case len(s.results) > 0 && s.lastError() != nil && s.successes() == 0:
 		err = fmt.Errorf("strategy %q: every call failed, last: %w", s.name, s.lastError())
 	default:
-		err = fmt.Errorf("%w: strategy %q gave no answer with nothing left to wait for (%d calls, %d results)",
-			api.ErrInternal, s.name, len(s.calls), len(s.results))
+		err = &StrategyError{Strategy: s.name, Op: "OnEvent(deadline)",
+			Reason: fmt.Sprintf("no answer with nothing left to wait for (%d calls, %d results)", len(s.calls), len(s.results))}
 	}
 	return s.finishErr(now, err, out)
 }
@@ -411,7 +412,7 @@ func (s *Session) apply(now time.Time, d Decision, out *[]Action) bool {
 func (s *Session) launch(now time.Time, ls []Launch, out *[]Action) error {
 	for _, l := range ls {
 		if !s.isCandidate(l.Model) {
-			return fmt.Errorf("%w: strategy %q launched %q, which is not a candidate", api.ErrInternal, s.name, l.Model)
+			return &StrategyError{Strategy: s.name, Op: "launch", Reason: fmt.Sprintf("launched %q, which is not a candidate", l.Model)}
 		}
 	}
 	for _, l := range ls {
@@ -546,7 +547,7 @@ func (s *Session) progress(now time.Time) *Progress {
 func (s *Session) callStart() (plan Plan, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: strategy %q panicked in Start: %v", api.ErrInternal, s.name, v)
+			err = &StrategyError{Strategy: s.name, Op: "Start", Panic: v, Stack: debug.Stack()}
 		}
 	}()
 	cands := append([]Candidate(nil), s.cands...)
@@ -557,11 +558,12 @@ func (s *Session) callStart() (plan Plan, err error) {
 func (s *Session) callOnEvent(ev Event, now time.Time) (d Decision, err error) {
 	s.events++
 	if s.events > maxEvents {
-		return Decision{}, fmt.Errorf("%w: strategy %q: more than %d events (is it asking to be woken in a loop?)", api.ErrInternal, s.name, maxEvents)
+		return Decision{}, &StrategyError{Strategy: s.name, Op: "OnEvent(" + ev.Kind.String() + ")",
+			Reason: fmt.Sprintf("more than %d events (is it asking to be woken in a loop?)", maxEvents)}
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: strategy %q panicked on a %s event: %v", api.ErrInternal, s.name, ev.Kind, v)
+			err = &StrategyError{Strategy: s.name, Op: "OnEvent(" + ev.Kind.String() + ")", Panic: v, Stack: debug.Stack()}
 		}
 	}()
 	return s.strat.OnEvent(ev, s.progress(now)), nil
@@ -610,3 +612,28 @@ func (s *Session) lastError() error {
 func IsDeadlineExceeded(r *Response) bool {
 	return r != nil && errors.Is(r.Err, api.ErrDeadlineExceeded)
 }
+
+// StrategyError is the error of a request whose strategy misbehaved: it
+// panicked, launched a model that is not a candidate, asked to be woken in a
+// loop, or gave no answer when it had results and nothing left to wait for.
+// It wraps api.ErrInternal: the request fails, the collector lives on.
+type StrategyError struct {
+	Strategy string
+	// Op is where: "Start", "OnEvent(result)", "launch", ...
+	Op string
+	// Panic is the recovered value (nil when it did not panic), Stack the
+	// goroutine's stack at the panic.
+	Panic  any
+	Stack  []byte
+	Reason string
+}
+
+func (e *StrategyError) Error() string {
+	if e.Panic != nil {
+		return fmt.Sprintf("%v: strategy %q panicked in %s: %v", api.ErrInternal, e.Strategy, e.Op, e.Panic)
+	}
+	return fmt.Sprintf("%v: strategy %q: %s: %s", api.ErrInternal, e.Strategy, e.Op, e.Reason)
+}
+
+// Unwrap returns api.ErrInternal.
+func (e *StrategyError) Unwrap() error { return api.ErrInternal }

@@ -1,7 +1,10 @@
 package strategy
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/manta-ml/manta/api"
 )
 
 // Strategy decides, event by event, how one speculative request is served:
@@ -196,8 +199,14 @@ func Answer(r Result) Decision {
 	return Decision{Done: true, Output: r.Output, Models: []string{r.Model}, Versions: []string{r.Version}, Confidence: 1}
 }
 
-// Fail finishes with an error. It should wrap an api sentinel.
-func Fail(err error) Decision { return Decision{Done: true, Err: err} }
+// Fail finishes with an error. It should wrap an api sentinel; Fail(nil)
+// fails with api.ErrInternal.
+func Fail(err error) Decision {
+	if err == nil {
+		err = fmt.Errorf("%w: strategy failed the request without an error", api.ErrInternal)
+	}
+	return Decision{Done: true, Err: err}
+}
 
 // Call is one call the Session launched.
 type Call struct {

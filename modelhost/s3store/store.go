@@ -341,6 +341,12 @@ func (s *Store) Put(ctx context.Context, id, version, path string, r io.Reader, 
 	if path == manifestName {
 		opts.ContentType = "application/json"
 	}
+	if _, ok := r.(io.ReaderAt); !ok && (size < 0 || size > int64(opts.PartSize)) {
+		// A plain reader (modelhost.Push's hashing, counting reader) would
+		// otherwise go up one part at a time: read parts in order, upload
+		// Workers of them at once (Workers*PartSize bytes of buffers).
+		opts.ConcurrentStreamParts = true
+	}
 	var pr *progressReader
 	if fn := progressFrom(ctx); fn != nil {
 		pr = newProgressReader(fn, id, version, path, size)

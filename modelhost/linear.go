@@ -138,17 +138,23 @@ func (m *linearModel) Close() error { return nil }
 // small models.
 func (m *linearModel) Predict(_ context.Context, batch []Input) ([]Output, error) {
 	out := make([]Output, len(batch))
+	// One buffer holds every answer of the batch (one allocation, not one
+	// per row); each Payload is capped so appending to it cannot clobber
+	// its neighbour.
+	buf := make([]byte, 0, 40*len(batch))
 	for i := range batch {
 		if ct := batch[i].ContentType; ct != "" && !isJSONContentType(ct) {
 			out[i].Err = m.badInput("content type %q: want %s", ct, ContentTypeJSON)
 			continue
 		}
-		p, err := m.predict(batch[i].Payload)
+		start := len(buf)
+		next, err := m.appendPredict(buf, batch[i].Payload)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		out[i] = Output{Payload: p, ContentType: ContentTypeJSON}
+		buf = next
+		out[i] = Output{Payload: buf[start:len(buf):len(buf)], ContentType: ContentTypeJSON}
 	}
 	return out, nil
 }
@@ -172,14 +178,17 @@ var featuresKey = []byte(`"features"`)
 // computing the dot product while scanning; anything else (other keys, key
 // escapes, a different case) goes through encoding/json, so the accepted
 // language is encoding/json's, minus nulls inside the features.
-func (m *linearModel) predict(p []byte) ([]byte, error) {
+func (m *linearModel) predict(p []byte) ([]byte, error) { return m.appendPredict(nil, p) }
+
+// appendPredict appends the answer to p to dst.
+func (m *linearModel) appendPredict(dst, p []byte) ([]byte, error) {
 	i := skipSpace(p, 0)
 	if i < len(p) && p[i] == '{' {
 		i = skipSpace(p, i+1)
 		if bytes.HasPrefix(p[i:], featuresKey) {
 			i = skipSpace(p, i+len(featuresKey))
 			if i < len(p) && p[i] == ':' {
-				if out, j, ok, err := m.predictValue(p, i+1); ok {
+				if out, j, ok, err := m.predictValue(dst, p, i+1); ok {
 					j = skipSpace(p, j)
 					if j < len(p) && p[j] == '}' && skipSpace(p, j+1) == len(p) {
 						return out, err
@@ -188,7 +197,7 @@ func (m *linearModel) predict(p []byte) ([]byte, error) {
 			}
 		}
 	}
-	return m.predictSlow(p)
+	return m.appendPredictSlow(dst, p)
 }
 
 // predictValue reads the features value at p[i]: an array of numbers or an
@@ -196,14 +205,14 @@ func (m *linearModel) predict(p []byte) ([]byte, error) {
 // (the caller falls back to the slow path for its message); err is a
 // well-formed but wrong request (feature count), valid only if what follows
 // the value turns out well-formed too.
-func (m *linearModel) predictValue(p []byte, i int) (out []byte, next int, ok bool, err error) {
+func (m *linearModel) predictValue(dst, p []byte, i int) (out []byte, next int, ok bool, err error) {
 	i = skipSpace(p, i)
 	if i >= len(p) || p[i] != '[' {
 		return nil, i, false, nil
 	}
 	k := skipSpace(p, i+1)
 	if k < len(p) && p[k] == '[' {
-		return m.predictRows(p, k)
+		return m.predictRows(dst, p, k)
 	}
 	sum, n, j, ok := dotArray(p, i, m.weights)
 	if !ok {
@@ -216,17 +225,15 @@ func (m *linearModel) predictValue(p []byte, i int) (out []byte, next int, ok bo
 	if err != nil {
 		return nil, j, true, err
 	}
-	out = make([]byte, 0, 40)
-	out = append(out, `{"prediction":`...)
+	out = append(dst, `{"prediction":`...)
 	out = strconv.AppendFloat(out, y, 'g', -1, 64)
 	return append(out, '}'), j, true, nil
 }
 
 // predictRows reads the rows of [[...],[...],...], p[i] being the first
 // row's '['.
-func (m *linearModel) predictRows(p []byte, i int) (out []byte, next int, ok bool, err error) {
-	out = make([]byte, 0, 32)
-	out = append(out, `{"predictions":[`...)
+func (m *linearModel) predictRows(dst, p []byte, i int) (out []byte, next int, ok bool, err error) {
+	out = append(dst, `{"predictions":[`...)
 	for row := 0; ; row++ {
 		sum, n, j, ok := dotArray(p, i, m.weights)
 		if !ok {
@@ -274,7 +281,9 @@ func (m *linearModel) link(y float64) (float64, error) {
 
 // predictSlow decodes the payload with encoding/json, then the features
 // value with the strict array scanner.
-func (m *linearModel) predictSlow(p []byte) ([]byte, error) {
+func (m *linearModel) predictSlow(p []byte) ([]byte, error) { return m.appendPredictSlow(nil, p) }
+
+func (m *linearModel) appendPredictSlow(dst, p []byte) ([]byte, error) {
 	var req struct {
 		Features json.RawMessage `json:"features"`
 	}
@@ -284,7 +293,7 @@ func (m *linearModel) predictSlow(p []byte) ([]byte, error) {
 	if len(req.Features) == 0 {
 		return nil, m.badInput(`missing "features"`)
 	}
-	out, j, ok, err := m.predictValue(req.Features, 0)
+	out, j, ok, err := m.predictValue(dst, req.Features, 0)
 	if !ok || skipSpace(req.Features, j) != len(req.Features) {
 		return nil, m.badInput(`"features": want an array of numbers or an array of arrays of numbers`)
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -22,6 +23,7 @@ type (
 		err   error
 	}
 	flush     struct{}
+	idleCheck struct{}
 	batchDone struct{ ref *leaseRef }
 	reloaded  struct {
 		lease *modelhost.Lease
@@ -74,6 +76,32 @@ type modelActor struct {
 	waitTimer      *time.Timer
 	reloading      bool
 	registered     bool
+	lastActive     time.Time
+	idleTimer      *time.Timer
+}
+
+// armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
+// its timer races with the mailbox inside the library.)
+func (a *modelActor) armIdle(d time.Duration) {
+	if a.host.IdleTimeout <= 0 {
+		return
+	}
+	self, sys := a.self, a.system
+	a.idleTimer = time.AfterFunc(d, func() { sys.Root.Send(self, &idleCheck{}) })
+}
+
+func (a *modelActor) onIdleCheck(ctx actor.Context) {
+	idleFor := time.Since(a.lastActive)
+	busy := len(a.queue) > 0 || a.inflight > 0 || a.reloading || a.state == stateLoading
+	if !busy && idleFor >= a.host.IdleTimeout {
+		a.deactivate(ctx)
+		return
+	}
+	next := a.host.IdleTimeout - idleFor
+	if busy || next < time.Millisecond {
+		next = a.host.IdleTimeout
+	}
+	a.armIdle(next)
 }
 
 func (a *modelActor) Receive(ctx actor.Context) {
@@ -88,6 +116,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 	case *loaded:
 		a.onLoaded(ctx, msg)
 	case *batchDone:
+		a.lastActive = time.Now()
 		a.inflight--
 		msg.ref.inflight--
 		a.maybeReleaseOld(msg.ref)
@@ -104,11 +133,12 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.onReload(ctx)
 	case *reloaded:
 		a.onReloaded(ctx, msg)
-	case *actor.ReceiveTimeout:
-		if len(a.queue) == 0 && a.inflight == 0 && !a.reloading {
-			a.deactivate(ctx)
-		}
+	case *idleCheck:
+		a.onIdleCheck(ctx)
 	case *actor.Stopping:
+		if a.idleTimer != nil {
+			a.idleTimer.Stop()
+		}
 		// Anything still queued is answered, never dropped.
 		for _, p := range a.queue {
 			a.respondErr(p, api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: actor stopped before serving; retry", a.id))
@@ -138,9 +168,8 @@ func (a *modelActor) init(ctx actor.Context, identity string) {
 	}
 	a.host.activated(identity, a.self)
 	a.registered = true
-	if a.host.IdleTimeout > 0 {
-		ctx.SetReceiveTimeout(a.host.IdleTimeout)
-	}
+	a.lastActive = time.Now()
+	a.armIdle(a.host.IdleTimeout)
 	if err := modelhost.ValidID(a.id); err != nil {
 		a.fail(ctx, api.Errorf(api.ErrorCode_ERROR_CODE_NOT_FOUND, "model %q: %v", a.id, err))
 		return
@@ -225,6 +254,7 @@ func (a *modelActor) deactivate(ctx actor.Context) {
 
 func (a *modelActor) onRequest(ctx actor.Context, req *api.PredictRequest) {
 	p := pending{req: req, sender: ctx.Sender(), arrived: time.Now()}
+	a.lastActive = p.arrived
 	if p.sender == nil {
 		return // a plain Send has nobody to answer
 	}
@@ -323,12 +353,13 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	var durations []int64
 	if len(live) > 0 {
 		pctx, cancel := context.WithDeadline(context.Background(), deadline)
-		outs, err := safePredict(pctx, ref.lease.Model(), inputs)
+		outs, err := a.safePredict(pctx, ref.lease.Model(), inputs)
+		expired := pctx.Err() != nil
 		cancel()
 		if err == nil && len(outs) != len(inputs) {
 			err = api.Errorf(api.ErrorCode_ERROR_CODE_INTERNAL, "model %s: runtime returned %d outputs for %d inputs", a.id, len(outs), len(inputs))
 		}
-		if err != nil && pctx.Err() != nil && api.CodeOf(err) == api.ErrorCode_ERROR_CODE_INTERNAL {
+		if err != nil && expired && errors.Is(err, context.DeadlineExceeded) {
 			err = api.Errorf(api.ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED, "model %s: %v", a.id, err)
 		}
 		end := time.Now()
@@ -375,11 +406,13 @@ func (a *modelActor) deadlineOf(p pending) time.Time {
 	return p.arrived.Add(d)
 }
 
-// safePredict recovers a panicking model into an internal error.
-func safePredict(ctx context.Context, m modelhost.Model, in []modelhost.Input) (out []modelhost.Output, err error) {
+// safePredict recovers a panicking model into an internal error for this
+// batch; the member keeps serving. The stack goes to the log.
+func (a *modelActor) safePredict(ctx context.Context, m modelhost.Model, in []modelhost.Input) (out []modelhost.Output, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = api.Errorf(api.ErrorCode_ERROR_CODE_INTERNAL, "model panicked: %v\n%s", r, firstLines(debug.Stack(), 12))
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_INTERNAL, "model %s panicked: %v", a.id, r)
+			a.host.logger().Error("model panicked", slog.String("model", a.id), slog.Any("panic", r), slog.String("stack", firstLines(debug.Stack(), 24)))
 		}
 	}()
 	return m.Predict(ctx, in)

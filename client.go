@@ -470,19 +470,19 @@ func (c *Client) sweep() {
 
 // MemberInfo is one member's status.
 type MemberInfo struct {
-	ID            string   `json:"id"`
-	Address       string   `json:"address"`
-	HTTP          string   `json:"http,omitempty"`
-	BudgetBytes   int64    `json:"budget_bytes"`
-	UsedBytes     int64    `json:"used_bytes"`
-	PinnedBytes   int64    `json:"pinned_bytes"`
-	HighWater     int64    `json:"high_water_bytes"`
-	ModelsLoaded  int      `json:"models_loaded"`
-	ActiveModels  []string `json:"active_models"`
-	Loads         int64    `json:"loads"`
-	Evictions     int64    `json:"evictions"`
-	Activations   int64    `json:"activations"`
-	Error         string   `json:"error,omitempty"`
+	ID           string   `json:"id"`
+	Address      string   `json:"address"`
+	HTTP         string   `json:"http,omitempty"`
+	BudgetBytes  int64    `json:"budget_bytes"`
+	UsedBytes    int64    `json:"used_bytes"`
+	PinnedBytes  int64    `json:"pinned_bytes"`
+	HighWater    int64    `json:"high_water_bytes"`
+	ModelsLoaded int      `json:"models_loaded"`
+	ActiveModels []string `json:"active_models"`
+	Loads        int64    `json:"loads"`
+	Evictions    int64    `json:"evictions"`
+	Activations  int64    `json:"activations"`
+	Error        string   `json:"error,omitempty"`
 }
 
 // Status is the cluster's status as seen from this client.

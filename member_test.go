@@ -19,11 +19,11 @@ import (
 
 // Go-function models used by the tests.
 var (
-	countLoads   atomic.Int64
-	batchMu      sync.Mutex
-	batchSizes   []int
-	slowDelay    = 40 * time.Millisecond
-	echoPredict  = func(_ context.Context, in []modelhost.Input) ([]modelhost.Output, error) {
+	countLoads  atomic.Int64
+	batchMu     sync.Mutex
+	batchSizes  []int
+	slowDelay   = 40 * time.Millisecond
+	echoPredict = func(_ context.Context, in []modelhost.Input) ([]modelhost.Output, error) {
 		out := make([]modelhost.Output, len(in))
 		for i, x := range in {
 			out[i] = modelhost.Output{Payload: x.Payload}

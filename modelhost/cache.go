@@ -375,12 +375,14 @@ func (c *Cache) load(ctx context.Context, e *entry) {
 		c.failures++
 	}
 	c.broadcastLocked()
-	close(e.done)
 	c.mu.Unlock()
 
+	// A refused model is closed before its callers hear of the refusal.
+	// (Waiters that gave up read e.err under the lock, set above.)
 	if err != nil && model != nil {
 		safeClose(model)
 	}
+	close(e.done)
 	c.closeVictims(victims)
 	ev := CacheEvent{Kind: EventLoad, Key: e.key, ID: e.m.ID, Version: e.m.Version, Bytes: measured, Duration: dur}
 	if err != nil {

@@ -306,7 +306,9 @@ func TestCacheWaitsForRoomThenOverloaded(t *testing.T) {
 	c := newCache(t, store, 1000)
 	gate, open := newGate()
 	defer open()
-	slow := putVersion(t, store, testManifest(uniqueID("slow"), 800, "gate", gate), nil)
+	// The slow load holds its reservation until the gate opens, then fails
+	// (a success would pin it and make "other" too large beside it).
+	slow := putVersion(t, store, testManifest(uniqueID("slow"), 800, "gate", gate, "fail", "slow failed"), nil)
 	other := putVersion(t, store, testManifest(uniqueID("other"), 500), nil)
 
 	slowDone := make(chan error, 1)
@@ -327,7 +329,7 @@ func TestCacheWaitsForRoomThenOverloaded(t *testing.T) {
 	}
 
 	// With a patient caller, the admission goes through once the slow
-	// load is done and released (then evictable).
+	// load's reservation is returned.
 	got := make(chan error, 1)
 	go func() {
 		l, err := c.Acquire(context.Background(), other)
@@ -336,9 +338,10 @@ func TestCacheWaitsForRoomThenOverloaded(t *testing.T) {
 		}
 		got <- err
 	}()
+	eventually(t, "patient Acquire waiting", func() bool { return c.Stats().Loading == 2 })
 	open()
-	if err := <-slowDone; err != nil {
-		t.Fatal(err)
+	if err := <-slowDone; !errors.Is(err, api.ErrLoadFailed) {
+		t.Fatalf("slow load: %v", err)
 	}
 	if err := <-got; err != nil {
 		t.Fatalf("patient Acquire: %v", err)

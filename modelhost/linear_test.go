@@ -329,3 +329,14 @@ func BenchmarkLinearPredictBatch64(b *testing.B) {
 		}
 	}
 }
+
+func TestSafePredict(t *testing.T) {
+	panicky := NewFuncModel(func(context.Context, []Input) ([]Output, error) { panic("kaboom") }, 1)
+	if _, err := SafePredict(context.Background(), panicky, []Input{{}}); !errors.Is(err, api.ErrInternal) || !strings.Contains(err.Error(), "kaboom") {
+		t.Errorf("SafePredict of a panicking model: %v", err)
+	}
+	short := NewFuncModel(func(context.Context, []Input) ([]Output, error) { return nil, nil }, 1)
+	if _, err := SafePredict(context.Background(), short, []Input{{}, {}}); !errors.Is(err, api.ErrInternal) {
+		t.Errorf("SafePredict with missing outputs: %v", err)
+	}
+}

@@ -236,6 +236,9 @@ func (c *Cache) Acquire(ctx context.Context, m *Manifest) (*Lease, error) {
 	if m == nil {
 		return nil, badInput("cache: nil manifest")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("acquire %s: %w", m.Key(), err)
+	}
 	key := m.Key()
 	c.mu.Lock()
 	if c.closed {

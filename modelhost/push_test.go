@@ -292,3 +292,42 @@ func TestFuncModel(t *testing.T) {
 		t.Errorf("func model: %q %v", out[0].Payload, err)
 	}
 }
+
+func TestPushFollowsFileSymlinks(t *testing.T) {
+	store := newDirStore(t)
+	dir := writeDir(t, map[string]string{
+		"manifest.json": `{"id":"linked","runtime":"linear","entrypoint":"model.json"}`,
+	})
+	target := filepath.Join(t.TempDir(), "real.json")
+	os.WriteFile(target, []byte(`{"weights":[1]}`), 0o644)
+	if err := os.Symlink(target, filepath.Join(dir, "model.json")); err != nil {
+		t.Skip("symlinks not supported:", err)
+	}
+	m, err := Push(context.Background(), store, dir, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := m.File("model.json"); !ok || f.Size != int64(len(`{"weights":[1]}`)) {
+		t.Errorf("files = %+v", m.Files)
+	}
+	if _, err := store.Fetch(context.Background(), m); err != nil {
+		t.Errorf("Fetch of pushed version: %v", err)
+	}
+}
+
+func TestConstructorsRefuseBadConfig(t *testing.T) {
+	if _, err := NewCache(nil, CacheConfig{BudgetBytes: 1}); !errors.Is(err, api.ErrBadInput) {
+		t.Errorf("NewCache(nil store): %v", err)
+	}
+	if _, err := NewCache(newDirStore(t), CacheConfig{}); !errors.Is(err, api.ErrBadInput) {
+		t.Errorf("NewCache without budget: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	if _, err := NewDirStore(file); err == nil {
+		t.Error("NewDirStore on a file succeeded")
+	}
+	if _, err := NewDirStore(""); !errors.Is(err, api.ErrBadInput) {
+		t.Errorf("NewDirStore(\"\"): %v", err)
+	}
+}

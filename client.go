@@ -45,8 +45,10 @@ type Client struct {
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
 	reqPfx  string
-	refs    sync.Map // *Ref -> struct{}
-	stop    chan struct{}
+	pending  pendingRefs
+	replyPID *actor.PID
+	pids     sync.Map // identity -> *actor.PID, in front of protoactor's PidCache
+	stop     chan struct{}
 	stopped sync.WaitGroup
 
 	httpSrv  *http.Server
@@ -156,6 +158,7 @@ func newClient(cfg Config, m *cluster.Member) *Client {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
+	c.replyPID, _ = m.System.ProcessRegistry.Add(replyProcess{c}, "manta-reply-"+m.System.ProcessRegistry.NextId())
 	if cfg.DefaultTimeout <= 0 {
 		c.cfg.DefaultTimeout = 30 * time.Second
 	}
@@ -176,10 +179,7 @@ func (c *Client) Close(ctx context.Context) error {
 		errs = append(errs, c.httpSrv.Shutdown(ctx))
 	}
 	errs = append(errs, c.member.Shutdown(ctx, false))
-	c.refs.Range(func(k, _ any) bool {
-		k.(*Ref).finish(nil, fmt.Errorf("%w: client closed", ErrInternal))
-		return true
-	})
+	c.pending.each(func(r *Ref) { r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal)) })
 	if c.cache != nil {
 		errs = append(errs, c.cache.Close())
 	}
@@ -266,7 +266,8 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 	for _, f := range opts {
 		f(&o)
 	}
-	deadline := m.c.deadline(ctx, o)
+	now := time.Now()
+	deadline := m.c.deadlineAt(ctx, now, o)
 	req := &api.PredictRequest{
 		ModelId:     m.id,
 		RequestId:   o.requestID,
@@ -279,17 +280,21 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 	if req.RequestId == "" {
 		req.RequestId = m.c.nextRequestID()
 	}
-	return m.c.call(ctx, m.id, req, deadline)
+	return m.c.callAt(ctx, m.id, req, now, deadline)
 }
 
 func (c *Client) deadline(ctx context.Context, o callOptions) time.Time {
+	return c.deadlineAt(ctx, time.Now(), o)
+}
+
+func (c *Client) deadlineAt(ctx context.Context, now time.Time, o callOptions) time.Time {
 	d := o.deadline
 	if d.IsZero() {
 		t := o.timeout
 		if t <= 0 {
 			t = c.cfg.DefaultTimeout
 		}
-		d = time.Now().Add(t)
+		d = now.Add(t)
 	}
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		d = cd
@@ -303,8 +308,12 @@ func (c *Client) nextRequestID() string {
 
 // call sends msg to the actor of identity; the Ref completes with its answer.
 func (c *Client) call(ctx context.Context, identity string, msg any, deadline time.Time) *Ref {
-	r := c.newRef(ctx, identity, msg, deadline)
-	if r.pid != nil && !r.Ready() {
+	return c.callAt(ctx, identity, msg, time.Now(), deadline)
+}
+
+func (c *Client) callAt(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
+	r := c.newRef(ctx, identity, msg, now, deadline)
+	if r.sender != nil && !r.Ready() {
 		r.send()
 	}
 	return r
@@ -406,7 +415,11 @@ func (m *Model) Reload(ctx context.Context) (version string, changed bool, err e
 
 // resolve returns the PID of identity's activation (activating it).
 func (c *Client) resolve(identity string) (*actor.PID, error) {
+	if v, ok := c.pids.Load(identity); ok {
+		return v.(*actor.PID), nil
+	}
 	if pid, ok := c.cl.PidCache.Get(identity, actors.KindModel); ok && pid != nil {
+		c.pids.Store(identity, pid)
 		return pid, nil
 	}
 	pid := c.safeGet(identity)
@@ -414,6 +427,7 @@ func (c *Client) resolve(identity string) (*actor.PID, error) {
 		return nil, fmt.Errorf("no activation for %s (cluster lookup failed)", identity)
 	}
 	c.cl.PidCache.Set(identity, actors.KindModel, pid)
+	c.pids.Store(identity, pid)
 	return pid, nil
 }
 
@@ -427,18 +441,17 @@ func (c *Client) safeGet(identity string) (pid *actor.PID) {
 }
 
 func (c *Client) forget(identity string, pid *actor.PID) {
+	c.pids.CompareAndDelete(identity, pid)
 	c.cl.PidCache.RemoveByValue(identity, actors.KindModel, pid)
 }
 
-func (c *Client) track(r *Ref)   { c.refs.Store(r, struct{}{}) }
-func (c *Client) untrack(r *Ref) { c.refs.Delete(r) }
-
-// sweep finds requests whose local target activation stopped before it read
-// them (protoactor drops messages left in a stopped actor's mailbox) and
-// sends them again, so no request waits for its deadline for that.
+// sweep ends Refs whose deadline (plus a grace for an answer in flight)
+// has passed, and finds requests whose local target activation stopped
+// before it read them (protoactor drops messages left in a stopped actor's
+// mailbox) and sends them again, so no request waits for nothing.
 func (c *Client) sweep() {
 	defer c.stopped.Done()
-	t := time.NewTicker(250 * time.Millisecond)
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	addr := c.system.Address()
 	for {
@@ -448,14 +461,20 @@ func (c *Client) sweep() {
 		case <-t.C:
 		}
 		now := time.Now()
-		c.refs.Range(func(k, _ any) bool {
-			r := k.(*Ref)
-			if now.Sub(r.start) < 250*time.Millisecond || r.Ready() {
-				return true
+		c.pending.each(func(r *Ref) {
+			if r.Ready() {
+				return
+			}
+			if now.After(r.deadline.Add(c.grace)) {
+				r.finish(nil, fmt.Errorf("%w: no answer from %s by the deadline", ErrDeadlineExceeded, r.identity))
+				return
+			}
+			if now.Sub(r.start) < 250*time.Millisecond {
+				return
 			}
 			tgt := r.target.Load()
 			if tgt == nil || tgt.Address != addr {
-				return true
+				return
 			}
 			if _, ok := c.system.ProcessRegistry.GetLocal(tgt.Id); !ok {
 				if r.target.CompareAndSwap(tgt, nil) {
@@ -463,7 +482,6 @@ func (c *Client) sweep() {
 					go r.send()
 				}
 			}
-			return true
 		})
 	}
 }

@@ -38,8 +38,9 @@ type Ref struct {
 	msg      any
 	start    time.Time
 	deadline time.Time
+	key      uint32
 
-	pid    *actor.PID // this Ref as a process
+	sender *actor.PID // the client's reply process, tagged with key
 	target atomic.Pointer[actor.PID]
 	tries  int32
 
@@ -47,27 +48,19 @@ type Ref struct {
 	done  chan struct{}
 	resp  any
 	err   error
-	timer *time.Timer
 	stopC func() bool
 }
 
-func (c *Client) newRef(ctx context.Context, identity string, msg any, deadline time.Time) *Ref {
-	r := &Ref{c: c, identity: identity, msg: msg, start: time.Now(), deadline: deadline, done: make(chan struct{})}
+func (c *Client) newRef(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
+	r := &Ref{c: c, identity: identity, msg: msg, start: now, deadline: deadline, done: make(chan struct{})}
 	if c.closed.Load() {
 		r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal))
 		return r
 	}
-	pid, ok := c.system.ProcessRegistry.Add(refProcess{r}, "manta-ref"+c.system.ProcessRegistry.NextId())
-	if !ok {
-		r.finish(nil, fmt.Errorf("%w: cannot register reply process", ErrInternal))
-		return r
-	}
-	r.pid = pid
-	// Every Ref ends: at its deadline (plus a grace for the answer in
-	// flight) it completes with deadline_exceeded.
-	r.timer = time.AfterFunc(time.Until(deadline)+c.grace, func() {
-		r.finish(nil, fmt.Errorf("%w: no answer from %s by the deadline", ErrDeadlineExceeded, identity))
-	})
+	// Every Ref ends: the sweeper completes it with deadline_exceeded once
+	// its deadline (plus a grace for an answer in flight) has passed.
+	r.key = c.pending.add(r)
+	r.sender = &actor.PID{Address: c.replyPID.Address, Id: c.replyPID.Id, RequestId: r.key}
 	if ctx.Done() != nil {
 		r.stopC = context.AfterFunc(ctx, func() {
 			err := ctx.Err()
@@ -77,7 +70,6 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, deadline 
 			r.finish(nil, err)
 		})
 	}
-	c.track(r)
 	return r
 }
 
@@ -88,7 +80,7 @@ func (r *Ref) send() {
 		pid, err := r.c.resolve(r.identity)
 		if err == nil {
 			r.target.Store(pid)
-			r.c.system.Root.RequestWithCustomSender(pid, r.msg, r.pid)
+			r.c.system.Root.RequestWithCustomSender(pid, r.msg, r.sender)
 			return
 		}
 		if !r.backoff() {
@@ -112,8 +104,10 @@ func (r *Ref) backoff() bool {
 	if time.Now().Add(d).After(r.deadline) {
 		return false
 	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-time.After(d):
+	case <-t.C:
 		return true
 	case <-r.done:
 		return false
@@ -135,15 +129,11 @@ func (r *Ref) retry() {
 func (r *Ref) finish(resp any, err error) {
 	r.once.Do(func() {
 		r.resp, r.err = resp, err
-		if r.timer != nil {
-			r.timer.Stop()
-		}
 		if r.stopC != nil {
 			r.stopC()
 		}
-		if r.pid != nil {
-			r.c.system.ProcessRegistry.Remove(r.pid)
-			r.c.untrack(r)
+		if r.sender != nil {
+			r.c.pending.remove(r.key)
 		}
 		close(r.done)
 	})
@@ -208,28 +198,91 @@ func (r *Ref) response(ctx context.Context) (any, error) {
 	}
 }
 
-// refProcess is the Ref as a protoactor process: the model actor answers
-// it like a future.
-type refProcess struct{ r *Ref }
+// replyProcess is the client's one reply process: model actors answer it
+// like a future, and the PID's RequestId says which Ref the answer is for.
+// (One registered process per request cost an eighth of the CPU.)
+type replyProcess struct{ c *Client }
 
-func (p refProcess) SendUserMessage(_ *actor.PID, message any) {
+func (p replyProcess) SendUserMessage(pid *actor.PID, message any) {
+	r := p.c.pending.get(pid.RequestId)
+	if r == nil {
+		return // late answer: the Ref already ended
+	}
 	if env, ok := message.(*actor.MessageEnvelope); ok {
 		message = env.Message
 	}
 	switch m := message.(type) {
 	case *actor.DeadLetterResponse:
-		go p.r.retry()
-	case *api.PredictResponse:
-		p.r.finish(m, nil)
+		go r.retry()
 	default:
-		p.r.finish(m, nil)
+		r.finish(m, nil)
 	}
 }
 
-func (p refProcess) SendSystemMessage(*actor.PID, any) {}
+func (p replyProcess) SendSystemMessage(*actor.PID, any) {}
 
-func (p refProcess) Stop(*actor.PID) {
-	p.r.finish(nil, fmt.Errorf("%w: request stopped", ErrInternal))
+func (p replyProcess) Stop(*actor.PID) {}
+
+// pendingRefs maps request keys to outstanding Refs, sharded to spread
+// lock contention.
+type pendingRefs struct {
+	seq    atomic.Uint32
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[uint32]*Ref
+	}
+}
+
+func (p *pendingRefs) add(r *Ref) uint32 {
+	for {
+		k := p.seq.Add(1)
+		if k == 0 {
+			continue
+		}
+		sh := &p.shards[k%64]
+		sh.mu.Lock()
+		if sh.m == nil {
+			sh.m = map[uint32]*Ref{}
+		}
+		if _, taken := sh.m[k]; taken {
+			sh.mu.Unlock()
+			continue
+		}
+		sh.m[k] = r
+		sh.mu.Unlock()
+		return k
+	}
+}
+
+func (p *pendingRefs) get(k uint32) *Ref {
+	sh := &p.shards[k%64]
+	sh.mu.Lock()
+	r := sh.m[k]
+	sh.mu.Unlock()
+	return r
+}
+
+func (p *pendingRefs) remove(k uint32) {
+	sh := &p.shards[k%64]
+	sh.mu.Lock()
+	delete(sh.m, k)
+	sh.mu.Unlock()
+}
+
+// each calls f on a snapshot of the outstanding Refs.
+func (p *pendingRefs) each(f func(*Ref)) {
+	var buf []*Ref
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		for _, r := range sh.m {
+			buf = append(buf, r)
+		}
+		sh.mu.Unlock()
+	}
+	for _, r := range buf {
+		f(r)
+	}
 }
 
 // GetAll waits for every Ref and returns the results in input order. The

@@ -41,15 +41,15 @@ type Client struct {
 	cache *modelhost.Cache
 	store modelhost.Store
 
-	grace   time.Duration
-	closed  atomic.Bool
-	reqSeq  atomic.Uint64
-	reqPfx  string
+	grace    time.Duration
+	closed   atomic.Bool
+	reqSeq   atomic.Uint64
+	reqPfx   string
 	pending  pendingRefs
 	replyPID *actor.PID
 	pids     sync.Map // identity -> *actor.PID, in front of protoactor's PidCache
 	stop     chan struct{}
-	stopped sync.WaitGroup
+	stopped  sync.WaitGroup
 
 	httpSrv  *http.Server
 	httpAddr string

@@ -117,9 +117,9 @@ type Model struct {
 	NoQuality bool `json:"no_quality,omitempty"`
 }
 
-// Run is one strategy the lab compares: a registered strategy, its params,
+// Trial is one strategy the lab compares: a registered strategy, its params,
 // and the candidate models in order.
-type Run struct {
+type Trial struct {
 	// Label names the row (default: the strategy and its models).
 	Label    string            `json:"label,omitempty"`
 	Strategy string            `json:"strategy"`
@@ -130,7 +130,7 @@ type Run struct {
 }
 
 // Name is the row's label.
-func (r Run) Name() string {
+func (r Trial) Name() string {
 	if r.Label != "" {
 		return r.Label
 	}
@@ -138,7 +138,7 @@ func (r Run) Name() string {
 }
 
 // Config is what the lab simulates. The zero value of every field but Models
-// and Runs has a default (see DefaultConfig).
+// and Trials has a default (see DefaultConfig).
 type Config struct {
 	// Seed makes the run reproducible: the same seed, the same report.
 	Seed uint64 `json:"seed"`
@@ -151,9 +151,9 @@ type Config struct {
 	// StatsSamples is how many draws estimate each model's p50/p95/p99
 	// handed to the strategies, as the model actor's live stats would
 	// (default 20000).
-	StatsSamples int `json:"stats_samples"`
+	StatsSamples int     `json:"stats_samples"`
 	Models       []Model `json:"models"`
-	Runs         []Run   `json:"runs"`
+	Trials       []Trial `json:"trials"`
 }
 
 func (c *Config) defaults() {
@@ -202,11 +202,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("model %s: accuracy and fail_rate must be in [0, 1]", m.Name))
 		}
 	}
-	if len(c.Runs) == 0 {
-		errs = append(errs, errors.New("no runs"))
+	if len(c.Trials) == 0 {
+		errs = append(errs, errors.New("no trials"))
 	}
 	labels := map[string]bool{}
-	for _, r := range c.Runs {
+	for _, r := range c.Trials {
 		if labels[r.Name()] {
 			errs = append(errs, fmt.Errorf("run %s: duplicate label", r.Name()))
 		}
@@ -273,7 +273,7 @@ var scenarios = map[string]func() Config{
 	"tail": func() Config {
 		return Config{
 			Seed: 1, Deadline: time.Second, Models: []Model{TailModel},
-			Runs: []Run{
+			Trials: []Trial{
 				{Label: "single", Strategy: strategy.NameFirstSuccess, Models: []string{"svc"}},
 				{Label: "hedged@p95", Strategy: strategy.NameHedged, Models: []string{"svc"}},
 				{Label: "hedged@p95,max=2", Strategy: strategy.NameHedged, Params: map[string]string{"max": "2"}, Models: []string{"svc"}},
@@ -288,7 +288,7 @@ var scenarios = map[string]func() Config{
 				{Name: "smart", Accuracy: 0.95, Latency: Latency{Dist: DistHeavyTail, Median: 18 * ms, Sigma: 0.3, StragglerProb: 0.05, StragglerMin: 2, StragglerMax: 6}},
 				{Name: "fast", Accuracy: 0.85, Latency: Latency{Dist: DistLogNormal, Median: 2 * ms, Sigma: 0.3}},
 			},
-			Runs: []Run{
+			Trials: []Trial{
 				{Label: "smart-only", Strategy: strategy.NameFirstSuccess, Models: []string{"smart"}},
 				{Label: "fast-only", Strategy: strategy.NameFirstSuccess, Models: []string{"fast"}},
 				{Strategy: strategy.NameDeadlineFallback, Models: []string{"smart", "fast"}},
@@ -305,7 +305,7 @@ var scenarios = map[string]func() Config{
 				{Name: "b", Accuracy: 0.88, Latency: Latency{Dist: DistHeavyTail, Median: 6 * ms, Sigma: 0.2, StragglerProb: 0.03, StragglerMin: 4, StragglerMax: 12}},
 				{Name: "c", Accuracy: 0.86, FailRate: 0.01, Latency: Latency{Dist: DistBimodal, Median: 5 * ms, Sigma: 0.2, ColdProb: 0.05, ColdMedian: 40 * ms}},
 			},
-			Runs: []Run{
+			Trials: []Trial{
 				{Label: "a-only", Strategy: strategy.NameFirstSuccess, Models: []string{"a"}},
 				{Strategy: strategy.NameFirstSuccess, Models: []string{"a", "b", "c"}},
 				{Strategy: strategy.NameMajorityVote, Params: map[string]string{"key": "label"}, Models: []string{"a", "b", "c"}},
@@ -314,24 +314,29 @@ var scenarios = map[string]func() Config{
 			},
 		}
 	},
-	"all": func() Config {
-		c := Config{Seed: 1, Deadline: 50 * ms}
-		for _, n := range []string{"tail", "fallback", "ensemble"} {
-			s := scenarios[n]()
-			c.Models = append(c.Models, s.Models...)
-			for _, r := range s.Runs {
-				if r.Label == "" {
-					r.Label = r.Name()
-				}
-				if r.Deadline == 0 {
-					r.Deadline = s.Deadline
-				}
-				if n == "tail" {
-					r.Label = "tail/" + r.Label
-				}
-				c.Runs = append(c.Runs, r)
+}
+
+func init() {
+	scenarios["all"] = allScenario
+}
+
+func allScenario() Config {
+	c := Config{Seed: 1, Deadline: 50 * ms}
+	for _, n := range []string{"tail", "fallback", "ensemble"} {
+		s := scenarios[n]()
+		c.Models = append(c.Models, s.Models...)
+		for _, r := range s.Trials {
+			if r.Label == "" {
+				r.Label = r.Name()
 			}
+			if r.Deadline == 0 {
+				r.Deadline = s.Deadline
+			}
+			if n == "tail" {
+				r.Label = "tail/" + r.Label
+			}
+			c.Trials = append(c.Trials, r)
 		}
-		return c
-	},
+	}
+	return c
 }

@@ -36,7 +36,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		sim.models[m.Name] = m
 		rep.Models = append(rep.Models, ModelRow{Model: m.Model, Latency: m.stats})
 	}
-	for _, r := range cfg.Runs {
+	for _, r := range cfg.Trials {
 		row, err := sim.run(ctx, r)
 		if err != nil {
 			return nil, err
@@ -148,7 +148,7 @@ func (a *arrivals) Pop() any {
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (s *simulator) run(ctx context.Context, r Run) (Row, error) {
+func (s *simulator) run(ctx context.Context, r Trial) (Row, error) {
 	deadline := r.Deadline
 	if deadline == 0 {
 		deadline = s.cfg.Deadline

@@ -23,6 +23,14 @@ type MajorityVote struct {
 	k      int
 	key    string
 	strict bool
+
+	// keys caches the canonical vote of p.Results[i] (results only grow).
+	keys []vote
+}
+
+type vote struct {
+	key string
+	ok  bool
 }
 
 // NewMajorityVote is the factory of "majority-vote".
@@ -62,16 +70,24 @@ type ballot struct {
 func (s *MajorityVote) OnEvent(ev Event, p *Progress) Decision {
 	var order []string
 	ballots := map[string]*ballot{}
-	for _, r := range p.Successes() {
-		f, ok := Field(r.Output, s.key)
-		if !ok {
-			continue // an output without the key does not vote
+	for i := len(s.keys); i < len(p.Results); i++ {
+		var v vote
+		if r := p.Results[i]; r.OK() {
+			f, ok := Field(r.Output, s.key)
+			v = vote{key: string(f), ok: ok} // an output without the key does not vote
 		}
-		b := ballots[string(f)]
+		s.keys = append(s.keys, v)
+	}
+	for i, r := range p.Results {
+		v := s.keys[i]
+		if !v.ok {
+			continue
+		}
+		b := ballots[v.key]
 		if b == nil {
 			b = &ballot{first: r}
-			ballots[string(f)] = b
-			order = append(order, string(f))
+			ballots[v.key] = b
+			order = append(order, v.key)
 		}
 		b.voters = append(b.voters, r)
 	}

@@ -12,18 +12,23 @@ import (
 // Canonical returns a form of output in which equal JSON values are equal
 // bytes: object keys sorted, insignificant space removed, numbers in one
 // notation (1, 1.0 and 1e0 are the same). Output that is not JSON is
-// returned trimmed, compared as bytes.
+// returned without surrounding white space, compared as bytes.
 func Canonical(output []byte) []byte {
 	v, ok := decode(output)
 	if !ok {
-		return bytes.TrimSpace(output)
+		return bytes.Trim(output, jsonSpace)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return bytes.TrimSpace(output)
+		return bytes.Trim(output, jsonSpace)
 	}
 	return b
 }
+
+// jsonSpace is JSON's insignificant white space (bytes.TrimSpace would also
+// trim \f and \v, which JSON does not allow).
+const jsonSpace = " \t\r\n"
+
 
 // Field returns the canonical form of the value at key of a JSON object
 // output (key "" means the whole output).

@@ -2,6 +2,7 @@ package strategy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/manta-ml/manta/api"
@@ -73,6 +74,20 @@ type Candidate struct {
 	Quality        float64
 	HasQuality     bool
 	HigherIsBetter bool
+}
+
+// HigherIsBetter guesses, from a manifest quality metric's name, whether a
+// higher value is better: false for errors and losses (names containing mae,
+// mse, rmse, mape, error, loss, latency or ending in _minutes / _seconds /
+// _ms), true otherwise (accuracy, auc, f1, precision, recall, r2, ...).
+func HigherIsBetter(metric string) bool {
+	m := strings.ToLower(metric)
+	for _, w := range []string{"mae", "mse", "rmse", "mape", "error", "loss", "latency", "_minutes", "_seconds", "_ms"} {
+		if strings.Contains(m, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // Better reports whether c has a better quality than d. A candidate with a

@@ -133,33 +133,48 @@ func (m *MinIO) start() error {
 	return nil
 }
 
-// waitLive polls /minio/health/live until it answers 200, the process
-// exits, or the timeout passes.
+// waitLive polls until the server is live (/minio/health/live answers
+// 200) and initialized: live answers 200 even before the object layer,
+// bucket metadata and IAM are up (it only sets x-minio-server-status), and
+// S3 calls fail until then, so /minio/health/cluster must answer 200 too.
 func (m *MinIO) waitLive(p *Process, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	if err := WaitTCP(m.Endpoint, timeout); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: time.Second}
-	for {
+	check := func(path string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+"/minio/health/live", nil)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+path, nil)
 		resp, err := client.Do(req)
-		cancel()
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		if st := resp.Header.Get("X-Minio-Server-Status"); st != "" {
+			return fmt.Errorf("%s: server status %s", path, st)
+		}
+		return nil
+	}
+	for {
+		err := check("/minio/health/live")
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
+			err = check("/minio/health/cluster")
+		}
+		if err == nil {
+			return nil
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("testenv: minio exited before it was live")
+			return fmt.Errorf("testenv: minio exited before it was ready")
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("testenv: minio at %s not live after %v: %v", m.Endpoint, timeout, err)
+			return fmt.Errorf("testenv: minio at %s not ready after %v: %v", m.Endpoint, timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for time
 	}

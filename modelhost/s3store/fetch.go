@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -149,11 +149,16 @@ func (s *Store) download(ctx context.Context, m *modelhost.Manifest, f modelhost
 	return nil
 }
 
-// copyBufSize is the buffer of a single-stream download.
-const copyBufSize = 1 << 20
+// Single-stream downloads go through a three-stage pipeline of
+// pipeChunks buffers of pipeChunk bytes: the network read, the hash and
+// the file write each run on their own goroutine, on different buffers.
+const (
+	pipeChunk  = 1 << 20
+	pipeChunks = 8
+)
 
-// getSingle downloads key with one GET into w, hashing as it writes.
-func (s *Store) getSingle(ctx context.Context, key string, want int64, w io.Writer) (int64, string, error) {
+// getSingle downloads key with one GET into f, hashing as it writes.
+func (s *Store) getSingle(ctx context.Context, key string, want int64, f *os.File) (int64, string, error) {
 	rc, info, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return 0, "", s.wrap(err, "get %s", key)
@@ -163,11 +168,74 @@ func (s *Store) getSingle(ctx context.Context, key string, want int64, w io.Writ
 		// Known from the headers: refuse without reading the body.
 		return 0, "", &modelhost.VerifyError{Problem: fmt.Sprintf("size mismatch: want %d got %d", want, info.Size)}
 	}
+	preallocate(f, want)
+	if want <= pipeChunk {
+		// Small: no goroutines.
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(f, h), countReader{rc, &s.bytes})
+		if err != nil {
+			return n, "", s.wrap(err, "get %s", key)
+		}
+		return n, hex.EncodeToString(h.Sum(nil)), nil
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	free := make(chan []byte, pipeChunks)
+	for range pipeChunks {
+		free <- make([]byte, pipeChunk)
+	}
+	toHash := make(chan []byte, pipeChunks)
+	toWrite := make(chan []byte, pipeChunks)
+	var wg sync.WaitGroup
+	var n int64
+	wg.Go(func() { // network
+		defer close(toHash)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			k, err := io.ReadFull(rc, buf)
+			s.bytes.Add(int64(k))
+			n += int64(k)
+			if k > 0 {
+				toHash <- buf[:k]
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				cancel(s.wrap(err, "get %s", key))
+				return
+			}
+		}
+	})
 	h := sha256.New()
-	buf := make([]byte, copyBufSize)
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), countReader{rc, &s.bytes}, buf)
-	if err != nil {
-		return n, "", s.wrap(err, "get %s", key)
+	wg.Go(func() { // hash, in order
+		defer close(toWrite)
+		for buf := range toHash {
+			h.Write(buf)
+			toWrite <- buf
+		}
+	})
+	wg.Go(func() { // file
+		failed := false
+		for buf := range toWrite {
+			if !failed {
+				if _, err := f.Write(buf); err != nil {
+					cancel(err)
+					failed = true
+				}
+			}
+			free <- buf[:cap(buf)]
+		}
+	})
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return n, "", err
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -183,18 +251,29 @@ func (c countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// part is one ranged GET of getParallel.
+// part is one ranged GET of getParallel. Its worker fills buf in steps
+// of partStep bytes, writing each step to the file at its offset and then
+// publishing how far it got (filled) and waking the hasher (notify). The
+// buffer goes back to the free list when both the worker and the hasher
+// are done with it (refs).
 type part struct {
-	index int
-	off   int64
-	buf   []byte
+	index  int
+	off    int64
+	buf    []byte
+	filled atomic.Int64
+	notify chan struct{}
+	refs   atomic.Int32
 }
 
+// partStep is how much a worker reads before publishing progress.
+const partStep = 1 << 20
+
 // getParallel downloads a size-byte object with ranged GETs pinned to one
-// ETag: Workers GETs at a time, each into its own PartSize buffer, written
-// to f at its offset by the worker; the hash consumes the parts in order as
-// they complete, so the data is read from the network once and never read
-// back. At most 2*Workers buffers exist (bounded memory).
+// ETag, Workers at a time, each into its own PartSize buffer. The hash
+// follows the lowest unfinished part as its bytes arrive (not when the
+// part is complete), so it runs right behind the network, and the other
+// workers fetch ahead of it: the data is read from the network once, and
+// never read back from the file. At most 2*Workers buffers exist.
 func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.File) (int64, string, error) {
 	info, err := s.client.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 	if err != nil {
@@ -203,6 +282,7 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 	if info.Size != size {
 		return 0, "", &modelhost.VerifyError{Problem: fmt.Sprintf("size mismatch: want %d got %d", size, info.Size)}
 	}
+	preallocate(f, size)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -214,17 +294,22 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 	for range window {
 		free <- make([]byte, psize)
 	}
-	done := make([]chan part, nparts) // one slot per part: the hasher waits on them in order
-	for i := range done {
-		done[i] = make(chan part, 1)
+	release := func(p *part) {
+		if p.refs.Add(-1) == 0 {
+			free <- p.buf[:cap(p.buf)]
+		}
 	}
-	jobs := make(chan part)
+	started := make([]chan *part, nparts) // the hasher takes parts in order from these
+	for i := range started {
+		started[i] = make(chan *part, 1)
+	}
+	jobs := make(chan *part)
 
 	var wg sync.WaitGroup
-	// Producer: hands out parts in order, each with a free buffer; since
-	// buffers come back only once hashed, the parts in flight are always
-	// the lowest not yet hashed, so the hasher never waits on a part that
-	// cannot start.
+	// Producer: hands out parts in order, each with a free buffer. Buffers
+	// come back only once hashed, so the parts in flight are always the
+	// lowest not yet hashed: the hasher never waits on a part that cannot
+	// start.
 	wg.Go(func() {
 		defer close(jobs)
 		for i := range nparts {
@@ -235,8 +320,11 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 				return
 			}
 			off := int64(i) * psize
+			p := &part{index: i, off: off, buf: buf[:min(psize, size-off)], notify: make(chan struct{}, 1)}
+			p.refs.Store(2)
+			started[i] <- p
 			select {
-			case jobs <- part{index: i, off: off, buf: buf[:min(psize, size-off)]}:
+			case jobs <- p:
 			case <-ctx.Done():
 				return
 			}
@@ -245,18 +333,43 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 	for range workers {
 		wg.Go(func() {
 			for p := range jobs {
-				if err := s.getRange(ctx, key, info.ETag, p, f); err != nil {
+				err := s.getRange(ctx, key, info.ETag, p, f)
+				release(p)
+				if err != nil {
 					cancel(err)
 					return
 				}
-				done[p.index] <- p
 			}
 		})
 	}
 
 	h := sha256.New()
 	var hashed int64
-	herr := hashInOrder(ctx, h, done, free, &hashed)
+	herr := func() error {
+		for i := range nparts {
+			var p *part
+			select {
+			case p = <-started[i]:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			for done := 0; done < len(p.buf); {
+				if filled := int(p.filled.Load()); filled > done {
+					h.Write(p.buf[done:filled])
+					hashed += int64(filled - done)
+					done = filled
+					continue
+				}
+				select {
+				case <-p.notify:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			release(p)
+		}
+		return nil
+	}()
 	cancel(herr)
 	wg.Wait()
 	if herr != nil {
@@ -266,25 +379,11 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 	return hashed, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashInOrder feeds the parts to h in index order, returning each buffer
-// to free once hashed.
-func hashInOrder(ctx context.Context, h hash.Hash, done []chan part, free chan<- []byte, hashed *int64) error {
-	for i := range done {
-		select {
-		case p := <-done[i]:
-			h.Write(p.buf)
-			*hashed += int64(len(p.buf))
-			free <- p.buf[:cap(p.buf)]
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	return nil
-}
-
-// getRange fetches one part into p.buf and writes it at p.off, retrying a
-// body that breaks off (the request itself is retried by minio-go).
-func (s *Store) getRange(ctx context.Context, key, etag string, p part, f *os.File) error {
+// getRange fills p.buf from the object, writing each step to f at its
+// offset. A body that breaks off is resumed from where it stopped (the
+// request itself is retried by minio-go); an answer such as "precondition
+// failed" (the object changed since the stat) is final.
+func (s *Store) getRange(ctx context.Context, key, etag string, p *part, f *os.File) error {
 	var last error
 	for attempt := range 3 {
 		if attempt > 0 {
@@ -294,8 +393,10 @@ func (s *Store) getRange(ctx context.Context, key, etag string, p part, f *os.Fi
 				return context.Cause(ctx)
 			}
 		}
+		filled := p.filled.Load()
+		first, end := p.off+filled, p.off+int64(len(p.buf))-1
 		opts := minio.GetObjectOptions{}
-		if err := opts.SetRange(p.off, p.off+int64(len(p.buf))-1); err != nil {
+		if err := opts.SetRange(first, end); err != nil {
 			return err
 		}
 		if etag != "" {
@@ -305,29 +406,54 @@ func (s *Store) getRange(ctx context.Context, key, etag string, p part, f *os.Fi
 		}
 		rc, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, opts)
 		if err != nil {
-			err = s.wrap(err, "get %s bytes %d-%d", key, p.off, p.off+int64(len(p.buf))-1)
+			err = s.wrap(err, "get %s bytes %d-%d", key, first, end)
 			if !errors.Is(err, ErrUnreachable) {
-				return err // an answer (precondition failed: the object changed) is final
+				return err
 			}
 			last = err
 			continue
 		}
-		n, err := io.ReadFull(rc, p.buf)
+		err = s.readPart(rc, p, f)
 		rc.Close()
-		s.bytes.Add(int64(n))
-		if err != nil {
-			last = s.wrap(err, "get %s bytes %d-%d", key, p.off, p.off+int64(len(p.buf))-1)
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			continue
+		if err == nil {
+			return nil
 		}
-		if _, err := f.WriteAt(p.buf, p.off); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if errors.Is(err, errWrite) {
 			return err
 		}
-		return nil
+		last = s.wrap(err, "get %s bytes %d-%d", key, first, end)
 	}
 	return last
+}
+
+var errWrite = errors.New("write")
+
+// readPart reads the rest of p from rc step by step.
+func (s *Store) readPart(rc io.Reader, p *part, f *os.File) error {
+	filled := int(p.filled.Load())
+	for filled < len(p.buf) {
+		step := p.buf[filled:min(filled+partStep, len(p.buf))]
+		n, err := io.ReadFull(rc, step)
+		s.bytes.Add(int64(n))
+		if n > 0 {
+			if _, werr := f.WriteAt(step[:n], p.off+int64(filled)); werr != nil {
+				return fmt.Errorf("%w: %w", errWrite, werr)
+			}
+			filled += n
+			p.filled.Store(int64(filled))
+			select {
+			case p.notify <- struct{}{}:
+			default: // the hasher has a wake-up pending already
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadFailed makes err wrap api.ErrLoadFailed. If err already wraps another

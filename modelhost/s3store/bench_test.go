@@ -1,0 +1,164 @@
+package s3store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/manta-ml/manta/internal/testenv"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// benchSize is the synthetic artifact's size: 64 MiB, or 1 GiB with
+// MANTA_BENCH_BIG=1, or MANTA_BENCH_SIZE (e.g. 256MiB).
+func benchSize() int64 {
+	if v := os.Getenv("MANTA_BENCH_SIZE"); v != "" {
+		if n, err := ParseBytes(v); err == nil && n > 0 {
+			return n
+		}
+	}
+	if os.Getenv("MANTA_BENCH_BIG") != "" {
+		return 1 << 30
+	}
+	return 64 << 20
+}
+
+// benchModel pushes one artifact of size pseudo-random bytes, generated
+// while uploading, and returns its manifest.
+func benchModel(b *testing.B, s *Store, size int64) *modelhost.Manifest {
+	b.Helper()
+	ctx := context.Background()
+	h := sha256.New()
+	src := io.TeeReader(io.LimitReader(mrand.NewChaCha8([32]byte{42}), size), h)
+	if err := s.Put(ctx, "bench", "1", "weights.bin", src, size); err != nil {
+		b.Fatal(err)
+	}
+	m := &modelhost.Manifest{ID: "bench", Version: "1", Runtime: testRuntime, Entrypoint: "weights.bin",
+		Files: []modelhost.File{{Path: "weights.bin", Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}}}
+	body, _ := json.Marshal(m)
+	if err := s.Put(ctx, "bench", "1", manifestName, strings.NewReader(string(body)), int64(len(body))); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func benchStore(b *testing.B) (*Store, *modelhost.Manifest) {
+	mc := testenv.StartMinIO(b)
+	// Production defaults for the fetch path (threshold, parts, workers).
+	s := newStore(b, mc, func(c *Config) {
+		def := DefaultConfig()
+		c.ParallelThreshold, c.PartSize, c.Workers = def.ParallelThreshold, def.PartSize, def.Workers
+	})
+	return s, benchModel(b, s, benchSize())
+}
+
+// BenchmarkColdFetch: a cold Fetch (download to the disk cache, sha256 in
+// the same pass, verified, renamed) against a raw minio-go GetObject of the
+// same object copied to io.Discard, alternating in the same run. ratio is
+// raw time / fetch time (goal >= 0.8).
+func BenchmarkColdFetch(b *testing.B) {
+	s, m := benchStore(b)
+	ctx := context.Background()
+	key := s.keys.file("bench", "1", "weights.bin")
+	size := m.Files[0].Size
+	var raw, fetch time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		obj, err := s.Client().GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, obj); err != nil || n != size {
+			b.Fatalf("raw get: %d bytes, %v", n, err)
+		}
+		obj.Close()
+		raw += time.Since(t0)
+
+		b.StopTimer()
+		dir := b.TempDir()
+		s.cache = newDiskCache(dir, 0) // cold: an empty disk cache
+		b.StartTimer()
+		t1 := time.Now()
+		if _, err := s.Fetch(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		fetch += time.Since(t1)
+		b.StopTimer()
+		os.RemoveAll(dir) // keep the disk (and page cache) from filling up
+		b.StartTimer()
+	}
+	n := float64(b.N)
+	mb := float64(size) / (1 << 20)
+	b.ReportMetric(mb/(raw.Seconds()/n), "raw-MiB/s")
+	b.ReportMetric(mb/(fetch.Seconds()/n), "fetch-MiB/s")
+	b.ReportMetric(raw.Seconds()/fetch.Seconds(), "ratio")
+}
+
+// BenchmarkReload: reading a model from the disk cache into memory through
+// Fetch (a hit: stat + marker, no hashing) against a plain read of the same
+// file; and, for reference, a reload whose marker is not trusted (after a
+// reboot: the file is rehashed). ratio is plain time / Fetch time.
+func BenchmarkReload(b *testing.B) {
+	s, m := benchStore(b)
+	ctx := context.Background()
+	dir, err := s.Fetch(ctx, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(dir, "weights.bin")
+	buf := make([]byte, m.Files[0].Size)
+	readAll := func() {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(f, buf); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	readAll() // page cache warm for both
+	var plain, reload, rehash time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		readAll()
+		plain += time.Since(t0)
+
+		t1 := time.Now()
+		if _, err := s.Fetch(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		readAll()
+		reload += time.Since(t1)
+
+		b.StopTimer()
+		s2 := reopen(b, s)
+		s2.cache.boot = time.Now().Add(time.Hour) // every marker predates "boot"
+		b.StartTimer()
+		t2 := time.Now()
+		if _, err := s2.Fetch(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		readAll()
+		rehash += time.Since(t2)
+	}
+	if st := s.Stats(); st.Downloads != 1 {
+		b.Fatalf("reload downloaded: %+v", st)
+	}
+	n := float64(b.N)
+	mb := float64(m.Files[0].Size) / (1 << 20)
+	b.ReportMetric(mb/(plain.Seconds()/n), "plain-MiB/s")
+	b.ReportMetric(mb/(reload.Seconds()/n), "reload-MiB/s")
+	b.ReportMetric(mb/(rehash.Seconds()/n), "rehash-reload-MiB/s")
+	b.ReportMetric(plain.Seconds()/reload.Seconds(), "ratio")
+}

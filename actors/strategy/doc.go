@@ -23,6 +23,30 @@
 // counts requests, wins per model, fallbacks, hedges and late results per
 // strategy.
 //
+// # Driving a Session (what the collector actor does)
+//
+//	st, err := strategy.New(name, params) // unknown name or param: api.ErrBadInput
+//	se := strategy.NewSession(st, &strategy.Request{ID: id, Payload: payload,
+//		ContentType: ct, Deadline: deadline, Params: params}, cands)
+//	do(se.Start(time.Now()))
+//	// for every model response, even after the answer:
+//	do(se.OnResult(time.Now(), strategy.Result{Model: m, Version: v, Output: out, Err: err}))
+//	// when the timer fires:
+//	do(se.OnTimer(time.Now()))
+//
+// where do performs each Action in order: ActLaunch sends the payload to
+// a.Model with deadline se.Deadline(); ActCancel cancels (or forgets) the
+// outstanding calls of a.Model; ActWake (re)arms the one timer at a.At (a
+// later Wake replaces the earlier; an early or extra OnTimer is harmless);
+// ActFinish replies with a.Response and counts it with stats.Record. When the
+// collector stops, stats.AddLate(se.Name(), se.Late()) counts the results it
+// dropped. Candidates come from the model actors' stats and manifests:
+//
+//	strategy.Candidate{Model: id, Version: v,
+//		Latency: strategy.Latency{P50: time.Duration(st.P50), P95: time.Duration(st.P95),
+//			P99: time.Duration(st.P99), Count: st.Count},
+//		Quality: q.Value, HasQuality: q != nil, HigherIsBetter: strategy.HigherIsBetter(q.Metric)}
+//
 // # Built-ins
 //
 // deadline-fallback (smart + fast), hedged (a backup after the p95),

@@ -29,7 +29,6 @@ func Canonical(output []byte) []byte {
 // trim \f and \v, which JSON does not allow).
 const jsonSpace = " \t\r\n"
 
-
 // Field returns the canonical form of the value at key of a JSON object
 // output (key "" means the whole output).
 func Field(output []byte, key string) ([]byte, bool) {

@@ -2,7 +2,6 @@ package strategy
 
 import (
 	"testing"
-	"time"
 )
 
 // BenchmarkSession is the collector's own cost per speculative request
@@ -33,5 +32,4 @@ func BenchmarkSession(b *testing.B) {
 			}
 		})
 	}
-	_ = time.Second
 }

@@ -27,8 +27,10 @@ type ActionKind int
 const (
 	// ActLaunch: send the request to Action.Model now.
 	ActLaunch ActionKind = iota + 1
-	// ActCancel: cancel (or stop waiting for) every outstanding call of
-	// Action.Model. Its results, if they still come, are dropped as late.
+	// ActCancel: cancel (or stop waiting for) the calls of Action.Model
+	// launched before this action (a Launch of the same model may follow in
+	// the same batch). Their results, if they still come, are dropped as
+	// late.
 	ActCancel
 	// ActWake: (re)arm the driver's single timer to Action.At and call
 	// OnTimer then. A later Wake replaces an earlier one.

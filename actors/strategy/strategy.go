@@ -22,7 +22,8 @@ type Strategy interface {
 	// Name is the name the strategy is registered under.
 	Name() string
 	// Start plans the first calls. It sees the candidates the caller chose
-	// (in the caller's order: by convention the preferred model first) and
+	// (never none: a Session answers bad_input without calling Start; in
+	// the caller's order: by convention the preferred model first) and
 	// may launch any of them now or after a delay, tighten the deadline and
 	// ask to be woken.
 	Start(req *Request, cands []Candidate) Plan

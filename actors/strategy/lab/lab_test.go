@@ -44,7 +44,7 @@ func row(t *testing.T, rep *Report, label string) Row {
 }
 
 func TestDeterministic(t *testing.T) {
-	cfg := small(t, "all", 1000)
+	cfg := small(t, "all", 500)
 	a, b := run(t, cfg), run(t, cfg)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("two runs of the same config differ")

@@ -8,7 +8,8 @@
 //   - always answers, exactly once, by the deadline;
 //   - never panics, whatever the results (errors, non-JSON outputs), and
 //     never launches a model that is not a candidate or loops on wake-ups;
-//   - handles zero candidates and candidates that all fail;
+//   - handles candidates that all fail (and a request with none is answered
+//     bad_input by the Session without calling Start);
 //   - answers with a success when every model answers the same, quickly;
 //   - names in its answer only models that answered successfully;
 //   - ignores results and timers after it decided;

@@ -45,3 +45,26 @@ func label(p map[string]string) string {
 	}
 	return s
 }
+
+// The strategy of the strategy package's documentation passes too.
+type quick struct{}
+
+func (quick) Name() string { return "quick" }
+
+func (quick) Start(req *strategy.Request, cands []strategy.Candidate) strategy.Plan {
+	return strategy.Plan{Launches: []strategy.Launch{{Model: cands[0].Model}}}
+}
+
+func (quick) OnEvent(ev strategy.Event, p *strategy.Progress) strategy.Decision {
+	if ev.Kind == strategy.EventResult {
+		if ev.Result.OK() {
+			return strategy.Answer(ev.Result)
+		}
+		return strategy.Fail(ev.Result.Err)
+	}
+	return strategy.Wait()
+}
+
+func TestDocExample(t *testing.T) {
+	strategytest.Run(t, func(map[string]string) (strategy.Strategy, error) { return quick{}, nil })
+}

@@ -67,7 +67,7 @@ func TestSuiteCatchesBrokenStrategies(t *testing.T) {
 			f := func(map[string]string) (strategy.Strategy, error) {
 				return &broken{name: tc.name, event: tc.event}, nil
 			}
-			s := &suite{cfg: config{candidates: 3, output: func(string) []byte { return DefaultOutput }}, factory: f}
+			s := &suite{cfg: config{candidates: 3, output: func(string) []byte { return []byte(DefaultOutput) }}, factory: f}
 			var all []string
 			for _, sc := range s.fixed() {
 				_, problems := s.run(sc)

@@ -83,11 +83,13 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		fetchDir = filepath.Join(base, "manta", "fetch")
 	}
-	cache, err := modelhost.NewCache(store, modelhost.CacheConfig{BudgetBytes: budget, FetchDir: fetchDir})
+	var host *actors.Host
+	cache, err := modelhost.NewCache(store, modelhost.CacheConfig{BudgetBytes: budget, FetchDir: fetchDir,
+		OnPressure: func(need int64) { host.Pressure(need) }})
 	if err != nil {
 		return nil, fmt.Errorf("manta: cache: %w", err)
 	}
-	host := actors.NewHost(store, cache, "")
+	host = actors.NewHost(store, cache, "")
 	host.Logger = cfg.Logger
 	if cfg.IdleTimeout > 0 {
 		host.IdleTimeout = cfg.IdleTimeout

@@ -40,11 +40,42 @@ type Host struct {
 	deactivations atomic.Int64
 	batches       atomic.Int64
 
+	lastPressure atomic.Int64
+
 	mu     sync.Mutex
 	active map[string]*actor.PID
+	system *actor.ActorSystem
 	// OnActivate, OnDeactivate are optional hooks (metrics, tests).
 	OnActivate   func(identity string)
 	OnDeactivate func(identity string)
+}
+
+// memoryPressure asks an actor to release its model if it is idle.
+type memoryPressure struct{}
+
+// Pressure is the cache's OnPressure hook: a load is waiting for room held
+// by pinned models, so every idle actor on this member deactivates (its model
+// stays loaded but unpinned, and the cache evicts by policy). Calls are
+// throttled to one per 20 ms.
+func (h *Host) Pressure(need int64) {
+	now := time.Now().UnixNano()
+	last := h.lastPressure.Load()
+	if now-last < int64(20*time.Millisecond) || !h.lastPressure.CompareAndSwap(last, now) {
+		return
+	}
+	h.mu.Lock()
+	pids := make([]*actor.PID, 0, len(h.active))
+	for _, pid := range h.active {
+		pids = append(pids, pid)
+	}
+	sys := h.system
+	h.mu.Unlock()
+	if sys == nil {
+		return
+	}
+	for _, pid := range pids {
+		sys.Root.Send(pid, &memoryPressure{})
+	}
 }
 
 // Counters are a member's actor counters.
@@ -102,7 +133,10 @@ func (h *Host) Active() []string {
 	return out
 }
 
-func (h *Host) activated(identity string, pid *actor.PID) {
+func (h *Host) activated(sys *actor.ActorSystem, identity string, pid *actor.PID) {
+	h.mu.Lock()
+	h.system = sys
+	h.mu.Unlock()
 	h.activations.Add(1)
 	h.mu.Lock()
 	h.active[identity] = pid

@@ -52,6 +52,7 @@ const (
 	stateLoading actorState = iota
 	stateReady
 	stateFailed
+	stateStopping
 )
 
 // modelActor is the grain serving one model (DESIGN.md "Model actor").
@@ -137,6 +138,10 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.onReloaded(ctx, msg)
 	case *idleCheck:
 		a.onIdleCheck(ctx)
+	case *memoryPressure:
+		if len(a.queue) == 0 && a.inflight == 0 && !a.reloading && a.state == stateReady {
+			a.deactivate(ctx)
+		}
 	case *actor.Stopping:
 		if a.idleTimer != nil {
 			a.idleTimer.Stop()
@@ -145,11 +150,9 @@ func (a *modelActor) Receive(ctx actor.Context) {
 			close(a.jobs) // workers finish what they hold, then exit
 			a.jobs = nil
 		}
-		// Anything still queued is answered, never dropped.
-		for _, p := range a.queue {
-			a.respondErr(p, api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: actor stopped before serving; retry", a.id))
-		}
-		a.queue = nil
+		// Anything still queued is handed back, never dropped: the caller
+		// treats a DeadLetterResponse as "activation gone" and retries.
+		a.bounceQueue()
 		if a.cur != nil && a.cur.inflight == 0 {
 			a.cur.lease.Release()
 			a.cur = nil
@@ -172,7 +175,7 @@ func (a *modelActor) init(ctx actor.Context, identity string) {
 	if a.maxInflight <= 0 {
 		a.maxInflight = 1
 	}
-	a.host.activated(identity, a.self)
+	a.host.activated(a.system, identity, a.self)
 	a.registered = true
 	a.lastActive = time.Now()
 	a.armIdle(a.host.IdleTimeout)
@@ -255,7 +258,21 @@ func (a *modelActor) stop(ctx actor.Context) {
 }
 
 func (a *modelActor) deactivate(ctx actor.Context) {
+	a.state = stateStopping
 	a.stop(ctx)
+}
+
+// bounce tells a caller this activation is going away, so it re-resolves
+// the identity and sends again.
+func (a *modelActor) bounce(p pending) {
+	a.system.Root.Send(p.sender, &actor.DeadLetterResponse{Target: a.self})
+}
+
+func (a *modelActor) bounceQueue() {
+	for _, p := range a.queue {
+		a.bounce(p)
+	}
+	a.queue = nil
 }
 
 func (a *modelActor) onRequest(ctx actor.Context, req *api.PredictRequest) {
@@ -267,6 +284,9 @@ func (a *modelActor) onRequest(ctx actor.Context, req *api.PredictRequest) {
 	switch a.state {
 	case stateFailed:
 		a.respondErr(p, a.failErr)
+		return
+	case stateStopping:
+		a.bounce(p)
 		return
 	}
 	a.queue = append(a.queue, p)

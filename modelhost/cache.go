@@ -32,6 +32,13 @@ type CacheConfig struct {
 	OnEvent func(CacheEvent) `json:"-" yaml:"-"`
 	// Policy chooses eviction victims. Nil: LRU.
 	Policy Policy `json:"-" yaml:"-"`
+	// OnPressure, if set, is called (without the lock) when a load cannot
+	// fit beside the pinned models: the pinners (idle model actors) should
+	// release what they can. need is the bytes missing.
+	OnPressure func(need int64) `json:"-" yaml:"-"`
+	// RoomWait bounds how long a load waits for pinned models to be
+	// released before failing with api.ErrOverloaded (default 30s).
+	RoomWait time.Duration `json:"room_wait,omitempty" yaml:"room_wait,omitempty"`
 }
 
 // CacheEventKind says what happened in a CacheEvent.
@@ -399,6 +406,14 @@ func (c *Cache) load(ctx context.Context, e *entry) {
 // flight, and refuses what cannot fit beside the pinned models.
 func (c *Cache) reserve(ctx context.Context, e *entry, est int64) error {
 	budget := c.cfg.BudgetBytes
+	if est > budget {
+		return &TooLargeError{Model: e.key, Need: est, Largest: budget}
+	}
+	wait := c.cfg.RoomWait
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	var giveUp <-chan time.Time
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -406,8 +421,29 @@ func (c *Cache) reserve(ctx context.Context, e *entry, est int64) error {
 			return ErrCacheClosed
 		}
 		if room := budget - c.pinned; est > room {
+			// Pinned models hold the room: ask their actors to let go
+			// (idle ones do) and wait for a release.
+			ch := c.changed
+			c.watched = true
 			c.mu.Unlock()
-			return &TooLargeError{Model: e.key, Need: est, Largest: room}
+			if c.cfg.OnPressure != nil {
+				c.cfg.OnPressure(est - room)
+			}
+			if giveUp == nil {
+				t := time.NewTimer(wait)
+				defer t.Stop()
+				giveUp = t.C
+			}
+			select {
+			case <-ch:
+				continue
+			case <-giveUp:
+				return fmt.Errorf("%w: no room for %s (%d bytes): %d of %d bytes are pinned by busy models",
+					api.ErrOverloaded, e.key, est, budget-room, budget)
+			case <-ctx.Done():
+				return fmt.Errorf("%w: no room for %s (%d bytes): pinned by busy models: %w",
+					api.ErrOverloaded, e.key, est, ctx.Err())
+			}
 		}
 		evictable := c.used - c.pinned - c.reserved
 		if c.used-evictable+est <= budget {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/modelgen"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+func cmdBench(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("bench: want sdk")
+	}
+	switch args[0] {
+	case "sdk":
+		return benchSDK(args[1:], stdout)
+	}
+	return usagef("bench: unknown benchmark %q", args[0])
+}
+
+// benchSDK measures Predict+Get through Manta against calling the same
+// linear model directly, sequentially and with many concurrent callers.
+func benchSDK(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench sdk", flag.ContinueOnError)
+	dur := fs.Duration("duration", 3*time.Second, "time per measurement")
+	conc := fs.Int("concurrency", 64, "concurrent callers")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	root, err := os.MkdirTemp("", "manta-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	w := []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, 1}
+	if err := modelgen.Linear(root, "bench", "1", w, 0, "identity"); err != nil {
+		return err
+	}
+	payload := []byte(`{"features":[1,2,3,4,5,6,7,8,9,10]}`)
+	m, err := modelhost.NewLinearModel(modelhost.LinearSpec{Weights: w, Link: "identity"})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cfg := manta.DefaultConfig()
+	cfg.Store = root
+	cfg.FetchDir = root + "-fetch"
+	defer os.RemoveAll(cfg.FetchDir)
+	c, err := manta.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	model := c.Model("bench")
+	if _, err := model.Predict(ctx, payload).Get(ctx); err != nil {
+		return err
+	}
+	direct := func() error {
+		_, err := m.Predict(ctx, []modelhost.Input{{Payload: payload}})
+		return err
+	}
+	viaSDK := func() error {
+		_, err := model.Predict(ctx, payload).Get(ctx)
+		return err
+	}
+	fmt.Fprintf(stdout, "linear model, 10 features, GOMAXPROCS=%d, %v per measurement\n", runtime.GOMAXPROCS(0), *dur)
+	fmt.Fprintf(stdout, "%-28s %12s %14s\n", "", "ns/request", "requests/s")
+	var rows [4]float64
+	for i, r := range []struct {
+		name string
+		f    func() error
+		n    int
+	}{
+		{"direct Predict, 1 caller", direct, 1},
+		{"SDK Predict+Get, 1 caller", viaSDK, 1},
+		{fmt.Sprintf("direct Predict, %d callers", *conc), direct, *conc},
+		{fmt.Sprintf("SDK Predict+Get, %d callers", *conc), viaSDK, *conc},
+	} {
+		ns, rps, err := measure(r.f, r.n, *dur)
+		if err != nil {
+			return err
+		}
+		rows[i] = ns
+		fmt.Fprintf(stdout, "%-28s %12.0f %14.0f\n", r.name, ns, rps)
+	}
+	fmt.Fprintf(stdout, "overhead per request: %.2f µs sequential (ratio %.1fx), %.2f µs per request at %d callers\n",
+		(rows[1]-rows[0])/1000, rows[1]/rows[0], (rows[3]-rows[2])/1000, *conc)
+	return nil
+}
+
+// measure runs f from n goroutines for d; it returns wall ns per call and calls/s.
+func measure(f func() error, n int, d time.Duration) (float64, float64, error) {
+	var calls atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				for k := 0; k < 64; k++ {
+					if err := f(); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+				}
+				calls.Add(64)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if e := firstErr.Load(); e != nil {
+		return 0, 0, e.(error)
+	}
+	rps := float64(calls.Load()) / el.Seconds()
+	return 1e9 / rps, rps, nil
+}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,24 +39,37 @@ var (
 // testdata/make_models.py and returns its manifest and directory.
 func sklearnModel(t testing.TB, name string) (*modelhost.Manifest, string) {
 	t.Helper()
-	py := testenv.Python(t)
-	buildMu.Lock()
-	err, done := built[name]
-	if !done {
-		cmd := exec.Command(py, "testdata/make_models.py", modelsDir, name)
-		cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1")
-		out, cerr := cmd.CombinedOutput()
-		err = cerr
-		built[name] = err
-		buildPyOut[name] = string(out)
-	}
-	out := buildPyOut[name]
-	buildMu.Unlock()
-	if err != nil {
-		t.Fatalf("make_models.py %s: %v\n%s", name, err, out)
-	}
+	sklearnModels(t, name)
 	dir := filepath.Join(modelsDir, name)
 	return readManifest(t, dir), dir
+}
+
+// sklearnModels builds the named models not built yet, in one Python run.
+func sklearnModels(t testing.TB, names ...string) {
+	t.Helper()
+	py := testenv.Python(t)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	var todo []string
+	for _, n := range names {
+		if _, done := built[n]; !done {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) > 0 {
+		cmd := exec.Command(py, append([]string{"testdata/make_models.py", modelsDir}, todo...)...)
+		cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1")
+		out, err := cmd.CombinedOutput()
+		for _, n := range todo {
+			built[n] = err
+			buildPyOut[n] = string(out)
+		}
+	}
+	for _, n := range names {
+		if err := built[n]; err != nil {
+			t.Fatalf("make_models.py %s: %v\n%s", n, err, buildPyOut[n])
+		}
+	}
 }
 
 func readManifest(t testing.TB, dir string) *modelhost.Manifest {
@@ -188,4 +200,3 @@ func pids(s *Supervisor) []int {
 	return p
 }
 
-var _ = strings.Contains

@@ -163,6 +163,7 @@ func workerEnv(cfg *Config, pkgDir string) []string {
 	}
 	env = append(env, "PYTHONPATH="+pp, "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
 		"MANTA_WORKER_REQUIRE="+strings.Join(cfg.Require, ","),
+		"MANTA_WORKER_PRELOAD="+strings.Join(cfg.Preload, ","),
 		"MANTA_WORKER_MAX_FRAME="+strconv.Itoa(cfg.MaxFrameBytes))
 	for _, k := range []string{"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"} {
 		if !have[k] {
@@ -366,14 +367,16 @@ func (p *process) shutdown(grace time.Duration) {
 	alive := p.err == nil
 	p.mu.Unlock()
 	if alive {
+		// One deadline for the whole goodbye: a worker busy with a long
+		// batch is killed when it runs out.
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		req := &api.WorkerRequest{Kind: &api.WorkerRequest_Shutdown{Shutdown: &api.WorkerShutdown{}}}
 		_, _ = p.call(ctx, req, grace, "shutdown")
-		cancel()
 		select {
 		case <-p.exited:
-		case <-time.After(grace):
+		case <-ctx.Done():
 		}
+		cancel()
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.dead

@@ -188,14 +188,18 @@ func fileBytes(m *modelhost.Manifest, dir string) int64 {
 	return 0
 }
 
-// pickLocked chooses the worker holding the least model memory (then the
-// fewest models, then the lowest number). Call with s.mu held.
+// pickLocked chooses the worker holding the least model memory, compared
+// in MiB (RSS figures of small models are noise at finer grain), then the
+// fewest models, then the lowest number. Call with s.mu held.
 func (s *Supervisor) pickLocked() *worker {
 	mem := make([]int64, len(s.workers))
 	cnt := make([]int, len(s.workers))
 	for _, e := range s.models {
 		mem[e.w.idx] += e.memory.Load()
 		cnt[e.w.idx]++
+	}
+	for i := range mem {
+		mem[i] >>= 20
 	}
 	best := 0
 	for i := range s.workers {

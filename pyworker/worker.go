@@ -47,6 +47,7 @@ func (w *worker) broadcast() {
 // down. While the slot restarts after a crash it waits (bounded by ctx);
 // when the last start failed it returns that error at once.
 func (w *worker) acquire(ctx context.Context) (*process, error) {
+	waited := false
 	for {
 		w.mu.Lock()
 		if w.closed {
@@ -58,20 +59,24 @@ func (w *worker) acquire(ctx context.Context) (*process, error) {
 			w.mu.Unlock()
 			return p, nil
 		}
+		// A failed start is reported to those who waited for it, and to
+		// those who come while the loop backs off before the next try.
+		if w.startErr != nil && (waited || w.running) {
+			err := w.startErr
+			w.mu.Unlock()
+			return nil, err
+		}
 		if !w.running {
 			w.running = true
 			w.startErr = nil
 			w.s.loops.Add(1)
 			go w.loop()
-		} else if w.startErr != nil {
-			err := w.startErr
-			w.mu.Unlock()
-			return nil, err
 		}
 		ch := w.change
 		w.mu.Unlock()
 		select {
 		case <-ch:
+			waited = true
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for python worker %d: %w", w.idx, ctx.Err())
 		}

@@ -102,6 +102,16 @@ def check_imports(required):
     return versions, msg
 
 
+def preload(modules):
+    """Imports modules most models need, so that their memory is the
+    worker's, not charged to the first model that imports them."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except BaseException as e:  # noqa: BLE001 - optional
+            log("preload %s: %s: %s" % (name, type(e).__name__, message_of(e)))
+
+
 # ---------------------------------------------------------------- loaders
 
 FORMATS = ("sklearn-joblib", "python-class", "xgboost")
@@ -506,6 +516,8 @@ def main(fd_in, fd_out):
     versions, import_error = check_imports(required)
     if import_error:
         log(import_error)
+    else:
+        preload([p for p in os.environ.get("MANTA_WORKER_PRELOAD", "").split(",") if p])
     w = Worker(versions, import_error)
     rin = io.open(fd_in, "rb", buffering=1 << 16)
     while True:

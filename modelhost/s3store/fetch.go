@@ -183,8 +183,13 @@ func (s *Store) getSingle(ctx context.Context, key string, want int64, f *os.Fil
 	defer cancel(nil)
 	free := make(chan []byte, pipeChunks)
 	for range pipeChunks {
-		free <- make([]byte, pipeChunk)
+		free <- s.bufs.get(pipeChunk)
 	}
+	defer func() {
+		for range len(free) {
+			s.bufs.put(<-free)
+		}
+	}()
 	toHash := make(chan []byte, pipeChunks)
 	toWrite := make(chan []byte, pipeChunks)
 	var wg sync.WaitGroup
@@ -289,11 +294,18 @@ func (s *Store) getParallel(ctx context.Context, key string, size int64, f *os.F
 	psize := s.cfg.PartSize
 	nparts := int((size + psize - 1) / psize)
 	workers := min(s.cfg.Workers, nparts)
-	window := min(2*workers, nparts)
+	window := min(workers+2, nparts) // slack so workers need not wait for the hash to catch up
 	free := make(chan []byte, window)
 	for range window {
-		free <- make([]byte, psize)
+		free <- s.bufs.get(int(psize))
 	}
+	defer func() {
+		// Buffers still out belong to goroutines that have exited (wg.Wait
+		// below runs first); those in free go back to the pool.
+		for range len(free) {
+			s.bufs.put(<-free)
+		}
+	}()
 	release := func(p *part) {
 		if p.refs.Add(-1) == 0 {
 			free <- p.buf[:cap(p.buf)]
@@ -454,6 +466,35 @@ func (s *Store) readPart(rc io.Reader, p *part, f *os.File) error {
 		}
 	}
 	return nil
+}
+
+// bufPool keeps download buffers between downloads: allocating (and
+// zeroing, and faulting in) tens of megabytes per file costs more than the
+// hash of them.
+type bufPool struct {
+	mu    sync.Mutex
+	pools map[int]*sync.Pool
+}
+
+func (b *bufPool) pool(size int) *sync.Pool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pools == nil {
+		b.pools = make(map[int]*sync.Pool)
+	}
+	p, ok := b.pools[size]
+	if !ok {
+		p = &sync.Pool{New: func() any { buf := make([]byte, size); return &buf }}
+		b.pools[size] = p
+	}
+	return p
+}
+
+func (b *bufPool) get(size int) []byte { return *(b.pool(size).Get().(*[]byte)) }
+
+func (b *bufPool) put(buf []byte) {
+	buf = buf[:cap(buf)]
+	b.pool(len(buf)).Put(&buf)
 }
 
 // loadFailed makes err wrap api.ErrLoadFailed. If err already wraps another

@@ -52,6 +52,7 @@ type Store struct {
 
 	flights flightGroup
 	cache   *diskCache
+	bufs    bufPool
 }
 
 // Open makes a Store from cfg. It does not contact the server (a member

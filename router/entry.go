@@ -3,7 +3,6 @@ package router
 import (
 	"fmt"
 	"mime"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -107,16 +106,35 @@ func entryErr(reason, format string, args ...any) *EntryError {
 	return &EntryError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// modelIDPattern is DESIGN.md's model id rule.
-// TODO: switch to modelhost.ValidID once that is committed.
-var modelIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
-
-// validModelID reports whether id is a valid model id (DESIGN.md).
+// validModelID reports whether id is a valid model id (DESIGN.md): it
+// matches ^[a-z0-9][a-z0-9._-]{0,127}$ and has no "..". Hand-written
+// because it runs for every entry; FuzzValidName checks it against the
+// regular expression.
+// TODO: switch to modelhost.ValidID once that is committed (keeping this
+// fast path if ValidID stays a regexp).
 func validModelID(id string) bool {
-	return modelIDPattern.MatchString(id) && !strings.Contains(id, "..")
+	return validName(id, 128) && !strings.Contains(id, "..")
 }
 
-var strategyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+// validStrategy reports whether s matches ^[a-z0-9][a-z0-9._-]{0,63}$.
+func validStrategy(s string) bool { return validName(s, MaxStrategyBytes) }
+
+// validName reports whether s matches ^[a-z0-9][a-z0-9._-]{0,max-1}$.
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ParseEntry parses and validates the fields of a request stream entry (as
 // go-redis returns them: string values). It checks everything that does
@@ -155,7 +173,7 @@ func parseEntry(fields map[string]interface{}, maxPayload int) (Entry, error) {
 		return e, err
 	}
 	if hasStrategy {
-		if !strategyPattern.MatchString(strategy) {
+		if !validStrategy(strategy) {
 			return e, entryErr(ReasonBadStrategy, "strategy %q: want ^[a-z0-9][a-z0-9._-]{0,63}$", clip(strategy))
 		}
 		if !hasModels || models == "" {

@@ -36,7 +36,7 @@ func (r *Router) reclaimLoop(ctx context.Context) {
 func (r *Router) reclaim(ctx context.Context, stream string) error {
 	cursor := "0-0"
 	for ctx.Err() == nil {
-		n := r.acquire(ctx, r.cfg.BatchSize)
+		n := r.acquire(ctx, 1, r.cfg.BatchSize)
 		if n == 0 {
 			return nil
 		}
@@ -63,19 +63,21 @@ func (r *Router) reclaim(ctx context.Context, stream string) error {
 				// checked again if they come back.
 				r.log.Warn("router: delivery counts", "stream", stream, "err", err)
 			}
+			sd := r.newSharedDeadline()
 			for _, m := range msgs {
 				r.c.reclaimed.Add(1)
 				if c := counts[m.ID]; c > int64(r.cfg.MaxDeliveries) {
 					r.c.addInFlight(1)
-					r.work.Add(1)
+					r.inflight.Add(1)
 					j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: true}
 					j.deadLetter(ReasonMaxDeliveries, "delivered "+strconv.FormatInt(c, 10)+
 						" times, more than max_deliveries "+strconv.Itoa(r.cfg.MaxDeliveries))
 					r.out <- j
 					continue
 				}
-				r.handle(stream, m, true)
+				r.handle(stream, m, true, sd)
 			}
+			sd.release()
 		}
 		if next == "0-0" || next == "" {
 			return nil

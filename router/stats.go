@@ -14,13 +14,14 @@ type Stats struct {
 	Abandoned     int64 // entries left pending for reclaim by a hard stop
 	InFlight      int64 // entries read and not yet acknowledged, now
 	InFlightHigh  int64 // the most InFlight has been: never above Config.InFlight
+	WriteBatches  int64 // pipelines of results written: Results/WriteBatches is the batch size
 	RedisErrors   int64 // failed Redis calls (each retried with backoff)
 	GroupsCreated int64 // consumer groups created, including after a Redis restart
 }
 
 type counters struct {
 	read, reclaimed, redelivered, results, modelErrors, dead, acked, abandoned atomic.Int64
-	inFlight, inFlightHigh, redisErrors, groupsCreated                        atomic.Int64
+	inFlight, inFlightHigh, writeBatches, redisErrors, groupsCreated           atomic.Int64
 }
 
 func (c *counters) addInFlight(n int64) {
@@ -45,6 +46,7 @@ func (c *counters) snapshot() Stats {
 		Abandoned:     c.abandoned.Load(),
 		InFlight:      c.inFlight.Load(),
 		InFlightHigh:  c.inFlightHigh.Load(),
+		WriteBatches:  c.writeBatches.Load(),
 		RedisErrors:   c.redisErrors.Load(),
 		GroupsCreated: c.groupsCreated.Load(),
 	}

@@ -140,6 +140,7 @@ func (r *Router) flush(batch []*job) {
 			cmds = append(cmds, pipe.XAdd(ctx, r.xaddArgs(j)))
 		}
 		_, _ = pipe.Exec(ctx) // errors are per command, below
+		r.c.writeBatches.Add(1)
 		var written, retry []*job
 		var lastErr error
 		for i, j := range pending {

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"predict", "only-model"},
+		{"predict", "m", "{not json"},
+		{"models"},
+		{"models", "promote", "m"},
+		{"serve", "--budget", "lots"},
+		{"serve", "--cluster", "zookeeper"},
+		{"models", "list", "--nope"},
+	} {
+		code, _, errOut := runCLI(args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errOut)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"4GiB": 4 << 30, "512MiB": 512 << 20, "1G": 1 << 30, "100MB": 100e6, "123": 123} {
+		got, err := parseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1QB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+}
+
+func writeModelDir(t *testing.T, weights string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(`{"weights":`+weights+`,"bias":1,"link":"identity"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"id":"cli-model","runtime":"linear","entrypoint":"model.json"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestModelsPushListPromoteRollback(t *testing.T) {
+	store := t.TempDir()
+	for _, w := range []string{"[1,2]", "[10,20]"} {
+		code, out, errOut := runCLI("models", "push", writeModelDir(t, w), "--store", store)
+		if code != exitOK || !strings.Contains(out, "pushed cli-model") {
+			t.Fatalf("push: %d %s %s", code, out, errOut)
+		}
+	}
+	code, out, _ := runCLI("models", "versions", "cli-model", "--store", store)
+	if code != exitOK || !strings.Contains(out, "1") || !strings.Contains(out, "2") {
+		t.Fatalf("versions: %d %s", code, out)
+	}
+	code, out, _ = runCLI("models", "list", "--store", store, "--json")
+	var rows []map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0]["latest"] != "2" {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if code, out, errOut := runCLI("models", "rollback", "cli-model", "--store", store); code != exitOK || !strings.Contains(out, "2 -> 1") {
+		t.Fatalf("rollback: %d %s %s", code, out, errOut)
+	}
+	if code, _, _ := runCLI("models", "rollback", "cli-model", "--store", store); code != exitFail {
+		t.Fatalf("a second rollback below version 1 should fail with exit 1, got %d", code)
+	}
+	if code, out, _ := runCLI("models", "promote", "cli-model", "2", "--store", store); code != exitOK || !strings.Contains(out, "LATEST -> 2") {
+		t.Fatalf("promote: %d %s", code, out)
+	}
+	if code, _, _ := runCLI("models", "promote", "cli-model", "9", "--store", store); code != exitFail {
+		t.Fatalf("promote of a missing version should fail with exit 1, got %d", code)
+	}
+	// a directory without a manifest is refused with a clear error
+	code, _, errOut := runCLI("models", "push", t.TempDir(), "--store", store)
+	if code != exitFail || !strings.Contains(errOut, "manifest") {
+		t.Fatalf("push of an empty dir: %d %s", code, errOut)
+	}
+}
+
+// The command end to end: serve a store, predict and status over HTTP.
+func TestServePredictStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	store := t.TempDir()
+	if code, _, errOut := runCLI("models", "push", writeModelDir(t, "[1,2]"), "--store", store); code != exitOK {
+		t.Fatal(errOut)
+	}
+	bin := filepath.Join(t.TempDir(), "manta")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--store", store, "--http", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	addr := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for addr == "" && time.Now().Before(deadline) && sc.Scan() {
+		if i := strings.Index(sc.Text(), "http://"); i >= 0 {
+			addr = strings.Fields(sc.Text()[i+7:])[0]
+		}
+	}
+	if addr == "" {
+		t.Fatal("serve did not print its address")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	code, out, errOut := runCLI("predict", "--addr", addr, "cli-model", `{"features":[1,1]}`)
+	if code != exitOK {
+		t.Fatalf("predict: %d %s %s", code, out, errOut)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res["model"] != "cli-model" || res["version"] != "1" || res["served_by"] == "" || res["latency"] == "" {
+		t.Fatalf("predict printed %s", out)
+	}
+	if o, _ := json.Marshal(res["output"]); string(o) != `{"prediction":4}` {
+		t.Fatalf("output %s", o)
+	}
+	code, _, errOut = runCLI("predict", "--addr", addr, "no-such", `{"features":[1]}`)
+	if code != exitFail || !strings.Contains(errOut, "not_found") {
+		t.Fatalf("predict of a missing model: %d %s", code, errOut)
+	}
+	code, out, _ = runCLI("status", "--addr", addr)
+	if code != exitOK || !strings.Contains(out, "cli-model") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+}

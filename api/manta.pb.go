@@ -251,7 +251,23 @@ type PredictResponse struct {
 	ServedBy string `protobuf:"bytes,7,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	Error    *Error `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	// batch_size is the size of the batch this request was served in.
-	BatchSize     int32 `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	BatchSize int32 `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Speculative requests (answered by a collector actor) also name the
+	// strategy that decided and every model (and version, same order) that
+	// produced the output: one for a fallback or a hedge, several for a vote
+	// or an average. model_id and model_version then name the first of them.
+	Strategy string   `protobuf:"bytes,20,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	Models   []string `protobuf:"bytes,21,rep,name=models,proto3" json:"models,omitempty"`
+	Versions []string `protobuf:"bytes,22,rep,name=versions,proto3" json:"versions,omitempty"`
+	// calls is how many model calls the request made (hedges included);
+	// hedges how many were a second call of a model already called.
+	Calls  int32 `protobuf:"varint,23,opt,name=calls,proto3" json:"calls,omitempty"`
+	Hedges int32 `protobuf:"varint,24,opt,name=hedges,proto3" json:"hedges,omitempty"`
+	// fallback is set when the strategy answered by its fallback path.
+	Fallback bool `protobuf:"varint,25,opt,name=fallback,proto3" json:"fallback,omitempty"`
+	// confidence is the strategy's confidence in the output (e.g. the share
+	// of models that agreed in a vote); 0 when it gives none.
+	Confidence    float64 `protobuf:"fixed64,26,opt,name=confidence,proto3" json:"confidence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -345,6 +361,55 @@ func (x *PredictResponse) GetError() *Error {
 func (x *PredictResponse) GetBatchSize() int32 {
 	if x != nil {
 		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *PredictResponse) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *PredictResponse) GetModels() []string {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *PredictResponse) GetVersions() []string {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *PredictResponse) GetCalls() int32 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *PredictResponse) GetHedges() int32 {
+	if x != nil {
+		return x.Hedges
+	}
+	return 0
+}
+
+func (x *PredictResponse) GetFallback() bool {
+	if x != nil {
+		return x.Fallback
+	}
+	return false
+}
+
+func (x *PredictResponse) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
 	}
 	return 0
 }
@@ -862,7 +927,7 @@ const file_api_manta_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\tR\aversion\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x03\n" +
 	"\x0fPredictResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
@@ -874,7 +939,16 @@ const file_api_manta_proto_rawDesc = "" +
 	"\tserved_by\x18\a \x01(\tR\bservedBy\x12%\n" +
 	"\x05error\x18\b \x01(\v2\x0f.manta.v1.ErrorR\x05error\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\t \x01(\x05R\tbatchSize\".\n" +
+	"batch_size\x18\t \x01(\x05R\tbatchSize\x12\x1a\n" +
+	"\bstrategy\x18\x14 \x01(\tR\bstrategy\x12\x16\n" +
+	"\x06models\x18\x15 \x03(\tR\x06models\x12\x1a\n" +
+	"\bversions\x18\x16 \x03(\tR\bversions\x12\x14\n" +
+	"\x05calls\x18\x17 \x01(\x05R\x05calls\x12\x16\n" +
+	"\x06hedges\x18\x18 \x01(\x05R\x06hedges\x12\x1a\n" +
+	"\bfallback\x18\x19 \x01(\bR\bfallback\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x1a \x01(\x01R\n" +
+	"confidence\".\n" +
 	"\x11ModelStatsRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\xa9\x03\n" +
 	"\n" +

@@ -106,7 +106,7 @@ func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host
 func (h *Host) Kind() *pcluster.Kind {
 	return pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor {
 		return &modelActor{host: h}
-	}))
+	}, actor.WithDispatcher(mailboxes)))
 }
 
 // Counters returns the member's actor counters.

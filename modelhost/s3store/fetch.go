@@ -159,6 +159,9 @@ const (
 
 // getSingle downloads key with one GET into f, hashing as it writes.
 func (s *Store) getSingle(ctx context.Context, key string, want int64, f *os.File) (int64, string, error) {
+	// Cancelling this context (a failed write) also aborts the body read.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	rc, info, _, err := s.core.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return 0, "", s.wrap(err, "get %s", key)
@@ -179,8 +182,6 @@ func (s *Store) getSingle(ctx context.Context, key string, want int64, f *os.Fil
 		return n, hex.EncodeToString(h.Sum(nil)), nil
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	free := make(chan []byte, pipeChunks)
 	for range pipeChunks {
 		free <- s.bufs.get(pipeChunk)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -600,4 +601,56 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatalf("credentials from MANTA_S3_*: %v", err)
 	}
 	check("Config with env credentials", fmt.Sprintf("%+v", es.Config()))
+}
+
+// An interrupted download leaves nothing a later load could trust: the
+// temporary file is removed and nothing is renamed into the cache. Leftovers
+// of a crash in tmp/ are removed when the cache is opened.
+func TestInterruptedDownload(t *testing.T) {
+	mc := testenv.StartMinIO(t)
+	s := newStore(t, mc)
+	ctx := ctxT(t)
+	for _, size := range []int{3 << 20, 40 << 20} { // single stream, parallel
+		id := fmt.Sprintf("big%d", size>>20)
+		m := push(t, ctx, s, id, "1", map[string][]byte{"w.bin": pseudo(size, uint64(size))})
+		before := s.Stats()
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			for s.Stats().Bytes == before.Bytes && cctx.Err() == nil {
+				runtime.Gosched()
+			}
+			cancel()
+		}()
+		_, err := s.Fetch(cctx, m)
+		cancel()
+		if err == nil {
+			t.Logf("%s: download finished before the cancel", id)
+		} else if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: %v, want context.Canceled", id, err)
+		}
+		waitFor(t, 30*time.Second, "tmp/ to be empty", func() bool {
+			ents, _ := os.ReadDir(s.cache.tmpDir())
+			return len(ents) == 0
+		})
+		if err != nil {
+			if _, err := os.Stat(filepath.Join(s.cache.versionDir(id, "1"), "w.bin")); !os.IsNotExist(err) {
+				t.Fatalf("%s: interrupted download left a file in the cache: %v", id, err)
+			}
+		}
+		if _, err := s.Fetch(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash's leftovers.
+	junk := filepath.Join(s.cfg.CacheDir, "tmp", "dl-123")
+	if err := os.WriteFile(junk, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := reopen(t, s)
+	if _, err := s2.Fetch(ctx, push(t, ctx, s, "small", "1", map[string][]byte{"a": []byte("a")})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(junk); !os.IsNotExist(err) {
+		t.Fatalf("leftover of a crash not removed: %v", err)
+	}
 }

@@ -57,27 +57,7 @@ func (r *Router) reclaim(ctx context.Context, stream string) error {
 		}
 		r.release(n - len(msgs))
 		if len(msgs) > 0 {
-			counts, err := r.deliveries(stream, msgs)
-			if err != nil {
-				// Claimed but not looked up: serve them; their count is
-				// checked again if they come back.
-				r.log.Warn("router: delivery counts", "stream", stream, "err", err)
-			}
-			sd := r.newSharedDeadline()
-			for _, m := range msgs {
-				r.c.reclaimed.Add(1)
-				if c := counts[m.ID]; c > int64(r.cfg.MaxDeliveries) {
-					r.c.addInFlight(1)
-					r.inflight.Add(1)
-					j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: true}
-					j.deadLetter(ReasonMaxDeliveries, "delivered "+strconv.FormatInt(c, 10)+
-						" times, more than max_deliveries "+strconv.Itoa(r.cfg.MaxDeliveries))
-					r.out <- j
-					continue
-				}
-				r.handle(stream, m, true, sd)
-			}
-			sd.release()
+			r.claimed(stream, msgs)
 		}
 		if next == "0-0" || next == "" {
 			return nil
@@ -85,6 +65,49 @@ func (r *Router) reclaim(ctx context.Context, stream string) error {
 		cursor = next
 	}
 	return nil
+}
+
+// claimed takes entries just claimed by XAUTOCLAIM (each holding a slot).
+func (r *Router) claimed(stream string, msgs []redis.XMessage) {
+	// Mark them in flight first, skipping those being served here already;
+	// then look up the delivery counts. An entry of ours that was answered
+	// and acknowledged between the claim and the mark is no longer pending:
+	// absent from XPENDING, it is dropped rather than served twice.
+	started := msgs[:0:0]
+	for _, m := range msgs {
+		if r.start1(stream, m.ID) {
+			started = append(started, m)
+		} else {
+			r.release(1)
+		}
+	}
+	if len(started) == 0 {
+		return
+	}
+	counts, err := r.deliveries(stream, started)
+	if err != nil {
+		// Claimed but not looked up: serve them; their count is checked
+		// again if they come back.
+		r.log.Warn("router: delivery counts", "stream", stream, "err", err)
+	}
+	sd := r.newSharedDeadline()
+	defer sd.release()
+	for _, m := range started {
+		c, pending := counts[m.ID]
+		switch {
+		case err == nil && !pending:
+			r.done1(&job{stream: stream, msgID: m.ID})
+		case c > int64(r.cfg.MaxDeliveries):
+			r.c.reclaimed.Add(1)
+			j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: true}
+			j.deadLetter(ReasonMaxDeliveries, "delivered "+strconv.FormatInt(c, 10)+
+				" times, more than max_deliveries "+strconv.Itoa(r.cfg.MaxDeliveries))
+			r.out <- j
+		default:
+			r.c.reclaimed.Add(1)
+			r.handle(stream, m, true, sd)
+		}
+	}
 }
 
 // deliveries returns the delivery counts of just-claimed entries (now ours,

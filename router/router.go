@@ -69,6 +69,9 @@ type Router struct {
 	c        counters
 	inflight sync.WaitGroup // entries between read and acknowledgement
 
+	mineMu sync.Mutex
+	mine   map[entryKey]struct{} // entries in flight here
+
 	mu         sync.Mutex
 	state      int // stateNew, stateRunning, stateDone
 	hardCtx    context.Context
@@ -104,6 +107,7 @@ func New(cfg Config, d Dispatcher, opts ...Option) (*Router, error) {
 		slots:     make(chan struct{}, cfg.InFlight),
 		out:       make(chan *job, cfg.InFlight),
 		work:      make(chan task),
+		mine:      map[entryKey]struct{}{},
 		done:      make(chan struct{}),
 	}
 	r.readLeast = max(1, min(cfg.BatchSize, cfg.InFlight/4))
@@ -329,11 +333,14 @@ func (r *Router) readLoop(ctx context.Context) {
 		var sd *sharedDeadline
 		for _, s := range res {
 			for _, m := range s.Messages {
+				r.c.read.Add(1)
+				if !r.start1(s.Stream, m.ID) {
+					continue // cannot happen for new entries; its slot goes back below
+				}
 				if sd == nil {
 					sd = r.newSharedDeadline()
 				}
 				got++
-				r.c.read.Add(1)
 				r.handle(s.Stream, m, false, sd)
 			}
 		}
@@ -360,12 +367,11 @@ func (r *Router) readLoop(ctx context.Context) {
 	}
 }
 
-// handle takes one delivered entry, holding an in-flight slot: a malformed
+// handle takes one delivered entry, started with start1 and holding an
+// in-flight slot: a malformed
 // one goes to the writer as a dead letter, a good one is served on its own
 // goroutine.
 func (r *Router) handle(stream string, m redis.XMessage, redelivered bool, sd *sharedDeadline) {
-	r.c.addInFlight(1)
-	r.inflight.Add(1)
 	j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: redelivered}
 	e, err := parseEntry(m.Values, r.cfg.MaxPayloadBytes)
 	if err == nil {
@@ -530,11 +536,37 @@ func errorResponse(req *api.PredictRequest, code api.ErrorCode, msg string) *api
 // abandon leaves an entry pending, unacknowledged, for reclaim.
 func (r *Router) abandon(j *job) {
 	r.c.abandoned.Add(1)
-	r.done1()
+	r.done1(j)
+}
+
+// entryKey names an entry across the request streams.
+type entryKey struct{ stream, id string }
+
+// start1 begins one entry's time in flight. It reports false when the
+// entry is in flight here already: XAUTOCLAIM hands back this router's own
+// entries too when they have been pending longer than MinIdle (a stall, a
+// long Redis outage), and serving them twice would only make a duplicate.
+func (r *Router) start1(stream, id string) bool {
+	k := entryKey{stream, id}
+	r.mineMu.Lock()
+	_, dup := r.mine[k]
+	if !dup {
+		r.mine[k] = struct{}{}
+	}
+	r.mineMu.Unlock()
+	if dup {
+		return false
+	}
+	r.c.addInFlight(1)
+	r.inflight.Add(1)
+	return true
 }
 
 // done1 ends one entry's time in flight.
-func (r *Router) done1() {
+func (r *Router) done1(j *job) {
+	r.mineMu.Lock()
+	delete(r.mine, entryKey{j.stream, j.msgID})
+	r.mineMu.Unlock()
 	r.c.addInFlight(-1)
 	r.release(1)
 	r.inflight.Done()

@@ -33,6 +33,7 @@ func TestHundredThousand(t *testing.T) {
 	r := e.start(cfg, d)
 	start := time.Now()
 	e.produce(reqStream, 0, n, models)
+	produced := time.Since(start)
 	waitFor(t, 2*time.Minute, "100,000 results", func() bool { return e.xlen(resStream) >= n })
 	took := time.Since(start)
 	waitFor(t, 10*time.Second, "acknowledgements", func() bool { return r.Stats().Acked == n })
@@ -53,8 +54,9 @@ func TestHundredThousand(t *testing.T) {
 	if st.Read != n || st.Results != n || st.Dead != 0 || st.InFlight != 0 || st.InFlightHigh > int64(cfg.InFlight) {
 		t.Errorf("stats = %+v", st)
 	}
-	t.Logf("%d entries in %v (%.0f/s, race detector on: %v), in-flight high-water %d of %d",
-		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), raceEnabled, st.InFlightHigh, cfg.InFlight)
+	t.Logf("%d entries in %v (%.0f/s, race detector on: %v; producing took %v), in-flight high-water %d of %d, %d reclaimed",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), raceEnabled, produced.Round(time.Millisecond),
+		st.InFlightHigh, cfg.InFlight, st.Reclaimed)
 }
 
 // Malformed entries go to the dead stream with the right reason and their

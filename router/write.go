@@ -255,7 +255,7 @@ func (r *Router) ack(written []*job) {
 		if j.redelivered {
 			r.c.redelivered.Add(1)
 		}
-		r.done1()
+		r.done1(j)
 	}
 }
 

@@ -47,6 +47,7 @@ type Store struct {
 	core   minio.Core
 	keys   keys
 	tr     *countingTransport
+	secret string // for redact; never printed
 
 	downloads, bytes, hits, rehashes, offline atomic.Int64
 
@@ -99,6 +100,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		core:   minio.Core{Client: client},
 		keys:   newKeys(cfg.Prefix),
 		tr:     tr,
+		secret: secret,
 	}
 	s.cache = newDiskCache(cfg.CacheDir, cfg.CacheBudget)
 	return s, nil
@@ -456,7 +458,7 @@ func (s *Store) remove(ctx context.Context, names []string) error {
 // and redact removes the secret should one ever do.
 func (s *Store) wrap(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	_, secret, _ := s.cfg.credentials()
+	secret := s.secret
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -465,7 +467,7 @@ func (s *Store) wrap(err error, format string, args ...any) error {
 		return fmt.Errorf("%w: s3store: %s: %s", api.ErrNotFound, what, resp.Code)
 	case resp.Code == "AccessDenied", resp.Code == "InvalidAccessKeyId", resp.Code == "SignatureDoesNotMatch":
 		hint := ""
-		if a, _, _ := s.cfg.credentials(); a == "" {
+		if secret == "" {
 			hint = " (no credentials: set MANTA_S3_ACCESS_KEY/MANTA_S3_SECRET_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
 		}
 		return fmt.Errorf("s3store: %s: %s at %s: %s%s", what, resp.Code, s.cfg.Endpoint, redact(errors.New(resp.Message), secret), hint)

@@ -48,6 +48,24 @@ type Host struct {
 	// OnActivate, OnDeactivate are optional hooks (metrics, tests).
 	OnActivate   func(identity string)
 	OnDeactivate func(identity string)
+	// OnBatch, if set, is called after every batch with the model, the
+	// version, the batch size, the time Predict took, and each request's
+	// outcome: its time in the member (queue+batch+predict) and its error
+	// code ("" on success). It runs on the batch's worker goroutine.
+	OnBatch func(b BatchReport)
+	// OnError, if set, is called for a request answered with an error
+	// before reaching the model (not found, deadline passed in the queue,
+	// load failure), with the model id and the error code's name.
+	OnError func(model, code string)
+}
+
+// BatchReport describes one finished batch (Host.OnBatch).
+type BatchReport struct {
+	Model, Version string
+	Size           int
+	Predict        time.Duration
+	Durations      []time.Duration
+	Codes          []string
 }
 
 // memoryPressure asks an actor to release its model if it is idle.

@@ -400,8 +400,14 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	}
 	var durations []int64
 	if len(live) > 0 {
+		var report *BatchReport
+		if a.host.OnBatch != nil {
+			report = &BatchReport{Model: a.id, Version: m.Version}
+		}
 		pctx, cancel := context.WithDeadline(context.Background(), deadline)
+		t0 := time.Now()
 		outs, err := a.safePredict(pctx, ref.lease.Model(), inputs)
+		predictTime := time.Since(t0)
 		expired := pctx.Err() != nil
 		cancel()
 		if err == nil && len(outs) != len(inputs) {
@@ -437,6 +443,15 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 				}
 			}
 			root.Send(p.sender, resp)
+			if report != nil {
+				report.Durations = append(report.Durations, d)
+				report.Codes = append(report.Codes, resp.Error.GetCode().Name())
+			}
+		}
+		if report != nil {
+			report.Size = len(live)
+			report.Predict = predictTime
+			a.host.OnBatch(*report)
 		}
 	}
 	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
@@ -481,6 +496,9 @@ func firstLines(b []byte, n int) string {
 
 func (a *modelActor) respondErr(p pending, err error) {
 	a.host.Stats.RecordError(a.id)
+	if a.host.OnError != nil {
+		a.host.OnError(a.id, api.CodeOf(err).Name())
+	}
 	resp := &api.PredictResponse{
 		RequestId: p.req.RequestId,
 		ModelId:   a.id,

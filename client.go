@@ -53,6 +53,8 @@ type Client struct {
 
 	httpSrv  *http.Server
 	httpAddr string
+
+	spec speculation // collectors and candidate stats (speculate.go)
 }
 
 // Start starts an embedded member in this process: it opens the store,
@@ -231,6 +233,7 @@ type callOptions struct {
 	contentType string
 	version     string
 	meta        map[string]string
+	params      map[string]string // strategy params (Speculate)
 }
 
 // WithTimeout bounds the request (default: the config's DefaultTimeout).
@@ -270,6 +273,9 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 	}
 	now := time.Now()
 	deadline := m.c.deadlineAt(ctx, now, o)
+	if o.params != nil {
+		return m.c.failedRef(now, deadline, fmt.Errorf("%w: predict %s: WithParams applies to Speculate only", ErrBadInput, m.id))
+	}
 	req := &api.PredictRequest{
 		ModelId:     m.id,
 		RequestId:   o.requestID,

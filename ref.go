@@ -27,6 +27,20 @@ type Result struct {
 	Latency    time.Duration
 	ServerTime time.Duration
 	BatchSize  int
+
+	// Speculative requests (Client.Speculate) also name the Strategy that
+	// decided and every model and version (same order) that produced
+	// Output; Model and Version are the first of them. Calls is how many
+	// model calls were made, Hedges how many of those were second calls,
+	// Fallback whether the strategy answered by its fallback path, and
+	// Confidence its confidence in the output (0 when it gives none).
+	Strategy   string
+	Models     []string
+	Versions   []string
+	Calls      int
+	Hedges     int
+	Fallback   bool
+	Confidence float64
 }
 
 // Ref is a future: the pending answer of Predict. Get waits for it; Done is
@@ -181,6 +195,13 @@ func (r *Ref) Get(ctx context.Context) (*Result, error) {
 		ServedBy:    resp.ServedBy,
 		ServerTime:  time.Duration(resp.Duration),
 		BatchSize:   int(resp.BatchSize),
+		Strategy:    resp.Strategy,
+		Models:      resp.Models,
+		Versions:    resp.Versions,
+		Calls:       int(resp.Calls),
+		Hedges:      int(resp.Hedges),
+		Fallback:    resp.Fallback,
+		Confidence:  resp.Confidence,
 	}
 	if err := resp.Error.Err(); err != nil {
 		return res, err

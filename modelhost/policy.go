@@ -7,8 +7,8 @@ import "container/list"
 // victim when a load needs room; pinned and loading models are never given
 // to it. It is called with the cache's lock held, from one goroutine at a
 // time, so implementations need no locking and must not call back into the
-// cache. LRU is the default; a size-aware policy such as GDSF fits the same
-// interface (Access feeds its frequency counts, Add gives the size).
+// cache. GDSF (NewGDSF) is the default; LRU (NewLRU) is the simple
+// alternative. Access feeds frequency counts, Add gives the size.
 type Policy interface {
 	// Access records a use of key (every Acquire: hit or load).
 	Access(key string)

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestBenchPlacement(t *testing.T) {
+	var out, errb bytes.Buffer
+	args := []string{"--models", "400", "--cycles", "4", "--drift", "4", "--trace", "5000", "--slack", "1.2"}
+	if err := benchPlacement(args, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rendezvous", "knapsack", "manta (+ rebalancer)", "gdsf", "belady"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := benchPlacement(append(args, "--json", "--only", "cache"), &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var js struct {
+		Placement []any `json:"placement"`
+		Cache     struct {
+			Rows []struct{ Policy string } `json:"rows"`
+		} `json:"cache"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || len(js.Placement) != 0 || len(js.Cache.Rows) == 0 {
+		t.Fatalf("json: %v %+v\n%s", err, js, out.String())
+	}
+	for _, bad := range [][]string{{"--slack", "x"}, {"--only", "nope"}, {"extra"}, {"--members", "1"}} {
+		if err := benchPlacement(bad, &out, &errb); err == nil {
+			t.Errorf("%v: no error", bad)
+		} else if _, ok := err.(usageError); !ok {
+			t.Errorf("%v: %v is not a usage error", bad, err)
+		}
+	}
+}

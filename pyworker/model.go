@@ -236,23 +236,46 @@ func (e *shared) fill(res *api.WorkerPredictResult, rows []int, out []modelhost.
 				return bad("probabilities: %v", err)
 			}
 		}
-		for j, i := range rows {
-			if err := rowErr(j); err != nil {
-				out[i].Err = err
+		// One buffer for every row's JSON, sliced (capacity capped, so an
+		// append by a caller cannot run into the next row).
+		per := 24 + 24*pred.stride
+		if proba != nil {
+			per += 24 + 24*proba.stride
+		}
+		buf := make([]byte, 0, n*per)
+		ends := make([]int, n)
+		for j := range rows {
+			ends[j] = -1
+			if rowErr(j) != nil {
 				continue
 			}
-			b := make([]byte, 0, 32)
-			b = append(b, `{"prediction":`...)
-			b, ok := pred.appendJSON(b, j)
+			mark := len(buf)
+			buf = append(buf, `{"prediction":`...)
+			var ok bool
+			buf, ok = pred.appendJSON(buf, j)
 			if ok && proba != nil {
-				b = append(b, `,"probabilities":`...)
-				b, ok = proba.appendJSON(b, j)
+				buf = append(buf, `,"probabilities":`...)
+				buf, ok = proba.appendJSON(buf, j)
 			}
 			if !ok {
-				out[i].Err = bad("the model returned a NaN or infinite value")
+				buf = buf[:mark]
+				ends[j] = -2
 				continue
 			}
-			out[i] = modelhost.Output{Payload: append(b, '}'), ContentType: modelhost.ContentTypeJSON}
+			buf = append(buf, '}')
+			ends[j] = len(buf)
+		}
+		startAt := 0
+		for j, i := range rows {
+			switch ends[j] {
+			case -1:
+				out[i].Err = rowErr(j)
+			case -2:
+				out[i].Err = bad("the model returned a NaN or infinite value")
+			default:
+				out[i] = modelhost.Output{Payload: buf[startAt:ends[j]:ends[j]], ContentType: modelhost.ContentTypeJSON}
+				startAt = ends[j]
+			}
 		}
 	case len(res.Outputs) == n:
 		for j, i := range rows {

@@ -498,6 +498,7 @@ func TestMissingPackageReportedClearly(t *testing.T) {
 	if !errors.Is(err, api.ErrLoadFailed) {
 		t.Fatalf("load with sklearn missing: %v", err)
 	}
+	t.Logf("sklearn shadowed: %v", err)
 	for _, want := range []string{"cannot import required packages", "sklearn", "shadowed by the test", "python3-sklearn"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
@@ -514,6 +515,7 @@ func TestMissingPackageReportedClearly(t *testing.T) {
 	if other := pythonWithout(t, "numpy"); other != "" {
 		s2, _ := newSupervisor(t, func(c *Config) { c.Python = other; c.Workers = 1 })
 		_, err := s2.Load(ctxT(t, time.Minute), m, dir)
+		t.Logf("%s: %v", other, err)
 		if !errors.Is(err, api.ErrLoadFailed) || !strings.Contains(err.Error(), "numpy") || !strings.Contains(err.Error(), "MANTA_PYTHON") {
 			t.Errorf("interpreter %s without numpy: %v", other, err)
 		}

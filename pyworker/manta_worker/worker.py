@@ -93,9 +93,9 @@ def check_imports(required):
     if not missing:
         return versions, None
     debs = " ".join(_DEBIAN.get(n, "python3-" + n) for n, _ in missing)
-    msg = "python worker %s (Python %s) cannot import required packages: %s; install them (Debian: apt-get install %s, or `make setup`) or set MANTA_PYTHON to an interpreter that has them" % (
-        sys.executable,
+    msg = "Python %s at %s cannot import required packages: %s; install them (Debian: apt-get install %s, or `make setup`) or set MANTA_PYTHON to an interpreter that has them" % (
         sys.version.split()[0],
+        sys.executable,
         "; ".join("%s (%s)" % m for m in missing),
         debs,
     )

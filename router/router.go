@@ -130,6 +130,15 @@ func New(cfg Config, d Dispatcher, opts ...Option) (*Router, error) {
 		if err != nil {
 			return nil, err
 		}
+		if opt.ClientName == "" {
+			// For CLIENT LIST; CLIENT SETNAME refuses spaces.
+			opt.ClientName = "manta-router-" + strings.Map(func(c rune) rune {
+				if c <= ' ' || c > '~' {
+					return '_'
+				}
+				return c
+			}, cfg.Consumer)
+		}
 		r.rdb, r.ownClient = redis.NewClient(opt), true
 	}
 	return r, nil
@@ -367,10 +376,9 @@ func (r *Router) readLoop(ctx context.Context) {
 	}
 }
 
-// handle takes one delivered entry, started with start1 and holding an
-// in-flight slot: a malformed
-// one goes to the writer as a dead letter, a good one is served on its own
-// goroutine.
+// handle takes one delivered entry, already started with start1 and
+// holding an in-flight slot: a malformed one goes to the writer as a dead
+// letter, a good one to a worker.
 func (r *Router) handle(stream string, m redis.XMessage, redelivered bool, sd *sharedDeadline) {
 	j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: redelivered}
 	e, err := parseEntry(m.Values, r.cfg.MaxPayloadBytes)

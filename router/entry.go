@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
 )
 
 // Request stream fields (DESIGN.md, "Redis Streams").
@@ -106,20 +107,15 @@ func entryErr(reason, format string, args ...any) *EntryError {
 	return &EntryError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// validModelID reports whether id is a valid model id (DESIGN.md): it
-// matches ^[a-z0-9][a-z0-9._-]{0,127}$ and has no "..". Hand-written
-// because it runs for every entry; FuzzValidName checks it against the
-// regular expression.
-// TODO: switch to modelhost.ValidID once that is committed (keeping this
-// fast path if ValidID stays a regexp).
-func validModelID(id string) bool {
-	return validName(id, 128) && !strings.Contains(id, "..")
-}
+// validModelID reports whether id is a valid model id: the model store's
+// rule (modelhost.ValidID, DESIGN.md).
+func validModelID(id string) bool { return modelhost.ValidID(id) == nil }
 
 // validStrategy reports whether s matches ^[a-z0-9][a-z0-9._-]{0,63}$.
 func validStrategy(s string) bool { return validName(s, MaxStrategyBytes) }
 
-// validName reports whether s matches ^[a-z0-9][a-z0-9._-]{0,max-1}$.
+// validName reports whether s matches ^[a-z0-9][a-z0-9._-]{0,max-1}$
+// (FuzzValidName checks it against the regular expression).
 func validName(s string, max int) bool {
 	if len(s) == 0 || len(s) > max {
 		return false

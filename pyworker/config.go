@@ -50,7 +50,8 @@ type Config struct {
 	// the cores) unless the environment already sets them.
 	Env []string `json:"env,omitempty" yaml:"env,omitempty"`
 	// Stderr receives the workers' stderr, where model prints go, each line
-	// prefixed with the worker's number (default: os.Stderr).
+	// prefixed with the worker's number (default: os.Stderr). It is written
+	// from several goroutines, a line per Write.
 	Stderr io.Writer `json:"-" yaml:"-"`
 }
 

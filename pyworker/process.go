@@ -178,10 +178,16 @@ func workerEnv(cfg *Config, pkgDir string) []string {
 // of the queue; past that the watchdog kills the worker. A caller that
 // gives up (ctx) leaves the request in the worker, which still answers it.
 func (p *process) call(ctx context.Context, req *api.WorkerRequest, timeout time.Duration, what string) (*api.WorkerResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	req.Id = 0
-	body, err := proto.MarshalOptions{Deterministic: false}.Marshal(req)
+	body, err := proto.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode worker request: %v", api.ErrInternal, err)
+	}
+	if len(body)+16 > p.cfg.MaxFrameBytes {
+		return nil, fmt.Errorf("%w: %s request of %d bytes exceeds the worker's frame limit of %d bytes (Config.MaxFrameBytes)", api.ErrBadInput, what, len(body), p.cfg.MaxFrameBytes)
 	}
 	c := &call{ch: make(chan callResult, 1), what: what, timeout: timeout}
 
@@ -191,7 +197,7 @@ func (p *process) call(ctx context.Context, req *api.WorkerRequest, timeout time
 		err := p.err
 		p.mu.Unlock()
 		p.wmu.Unlock()
-		return nil, err
+		return nil, &notSentError{err}
 	}
 	p.nextID++
 	id := p.nextID
@@ -347,10 +353,49 @@ func (p *process) die(reason string) {
 	pending := p.pending
 	p.pending = nil
 	p.mu.Unlock()
-	for _, c := range pending {
-		c.ch <- callResult{err: err}
+	// The worker runs requests in id order: only the lowest pending one can
+	// have started. The others are marked, so that a load can be retried.
+	var head uint64
+	for id := range pending {
+		if head == 0 || id < head {
+			head = id
+		}
+	}
+	for id, c := range pending {
+		if id == head {
+			c.ch <- callResult{err: err}
+		} else {
+			c.ch <- callResult{err: &notStartedError{err}}
+		}
 	}
 	close(p.dead)
+}
+
+// notStartedError is the death of a worker before it began a request.
+type notStartedError struct{ err error }
+
+func (e *notStartedError) Error() string { return e.err.Error() + " (before the request started)" }
+func (e *notStartedError) Unwrap() error { return e.err }
+
+// notSentError is a call on a process already dead: the request was not
+// sent, so it can go to the next process.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+// notStarted reports whether err says the request never ran (not sent, or
+// queued behind the request that the worker died on).
+func notStarted(err error) bool {
+	var ns *notStartedError
+	var nsent *notSentError
+	return errors.As(err, &ns) || errors.As(err, &nsent)
+}
+
+// notSent reports whether err says the request was never sent.
+func notSent(err error) bool {
+	var nsent *notSentError
+	return errors.As(err, &nsent)
 }
 
 // deathErr returns why the process died (nil while it lives).

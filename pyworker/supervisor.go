@@ -225,6 +225,9 @@ func (s *Supervisor) firstLoad(e *shared) {
 		}
 		res, err = e.loadInto(ctx, p)
 		if err != nil {
+			if notStarted(err) {
+				continue // another request killed the worker: try the new one
+			}
 			break
 		}
 		w.mu.Lock()
@@ -332,30 +335,34 @@ func (s *Supervisor) unload(e *shared) {
 	_, _ = p.call(ctx, req, s.cfg.CallTimeout, "unload "+e.key)
 }
 
-// call sends one request about model e to its worker.
+// call sends one request about model e to its worker. A request that
+// could not be sent because the worker had just died goes to its successor;
+// one sent to a worker that dies fails (it may have run).
 func (s *Supervisor) call(ctx context.Context, e *shared, req *api.WorkerRequest, what string) (*api.WorkerResponse, error) {
 	w := e.w
-	p, err := w.acquire(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
+	for attempt := 0; ; attempt++ {
+		p, err := w.acquire(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("model %s: %w", e.key, err)
+			}
+			return nil, fmt.Errorf("%w: model %s: %v", api.ErrInternal, e.key, err)
+		}
+		w.mu.Lock()
+		loaded, rerr := e.loadedIn, e.reloadErr
+		w.mu.Unlock()
+		if loaded != p && rerr != nil {
+			return nil, rerr
+		}
+		resp, err := p.call(ctx, req, s.cfg.CallTimeout, what)
+		if err != nil {
+			if notSent(err) && attempt < 3 {
+				continue
+			}
 			return nil, fmt.Errorf("model %s: %w", e.key, err)
 		}
-		return nil, fmt.Errorf("%w: model %s: %v", api.ErrInternal, e.key, err)
+		return resp, nil
 	}
-	w.mu.Lock()
-	loaded, rerr := e.loadedIn, e.reloadErr
-	w.mu.Unlock()
-	if loaded != p && rerr != nil {
-		return nil, rerr
-	}
-	resp, err := p.call(ctx, req, s.cfg.CallTimeout, what)
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, fmt.Errorf("model %s: %w", e.key, err)
-		}
-		return nil, fmt.Errorf("model %s: %w", e.key, err)
-	}
-	return resp, nil
 }
 
 // Close shuts every worker down (the models in them are gone) and waits for

@@ -672,3 +672,51 @@ func execOut(name string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+func TestPythonClassVariants(t *testing.T) {
+	s, _ := newSupervisor(t, func(c *Config) { c.Workers = 1 })
+	m, dir := classModel(t, "featuresum", "FeatureSum")
+	fs := load(t, s, m, dir)
+	out, err := fs.Predict(ctxT(t, time.Minute), jsonInputs(`{"features":[1,2,3.5]}`, `{"features":[1,2]}`, `{"features":[0,0,-1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out[0].Payload) != `{"prediction":6.5}` || !errors.Is(out[1].Err, api.ErrBadInput) || string(out[2].Payload) != `{"prediction":-1}` {
+		t.Errorf("features class: %s / %v / %s", out[0].Payload, out[1].Err, out[2].Payload)
+	}
+
+	m, dir = classModel(t, "rowerrors", "RowErrors")
+	re := load(t, s, m, dir)
+	out, err = re.Predict(ctxT(t, time.Minute), jsonInputs(`{"n":2}`, `{"n":-1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out[0].Payload) != `{"v":2.0,"a":[0,1]}` || out[0].Err != nil {
+		t.Errorf("row 0: %s %v", out[0].Payload, out[0].Err)
+	}
+	var pe *PythonError
+	if !errors.Is(out[1].Err, api.ErrBadInput) || !errors.As(out[1].Err, &pe) || pe.Type != "ValueError" {
+		t.Errorf("row 1: %v", out[1].Err)
+	}
+}
+
+func TestLoadRetriedWhenAnotherRequestKillsTheWorker(t *testing.T) {
+	s, _ := newSupervisor(t, func(c *Config) { c.Workers = 1; c.CallTimeout = time.Second })
+	sm, sdir := classModel(t, "sleeper", "Sleeper")
+	sleeper := load(t, s, sm, sdir)
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := predictOne(t, sleeper, `{"sleep":60}`)
+		stuck <- err
+	}()
+	waitFor(t, 30*time.Second, "the slow request", func() bool { return inFlight(s) == 1 })
+	// This load queues behind the stuck request, whose worker is killed.
+	rm, rdir := sklearnModel(t, "reg")
+	reg := load(t, s, rm, rdir)
+	if err := <-stuck; !errors.Is(err, api.ErrInternal) {
+		t.Fatalf("stuck request: %v", err)
+	}
+	if _, err := reg.Predict(ctxT(t, time.Minute), jsonInputs(`{"features":[0,0,0,0,0]}`)); err != nil {
+		t.Fatal(err)
+	}
+}

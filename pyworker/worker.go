@@ -54,8 +54,7 @@ func (w *worker) acquire(ctx context.Context) (*process, error) {
 			w.mu.Unlock()
 			return nil, errClosed
 		}
-		if w.proc != nil {
-			p := w.proc
+		if p := w.proc; p != nil && p.deathErr() == nil {
 			w.mu.Unlock()
 			return p, nil
 		}
@@ -66,7 +65,9 @@ func (w *worker) acquire(ctx context.Context) (*process, error) {
 			w.mu.Unlock()
 			return nil, err
 		}
-		if !w.running {
+		if w.proc != nil {
+			// Dead, and the loop has not noticed yet: wait for it to.
+		} else if !w.running {
 			w.running = true
 			w.startErr = nil
 			w.s.loops.Add(1)
@@ -196,6 +197,7 @@ func (w *worker) reload(p *process) error {
 			return p.deathErr()
 		}
 		w.mu.Lock()
+		_, still := w.models[m.handle]
 		if err != nil {
 			m.reloadErr = fmt.Errorf("%w: model %s: reload after a worker restart failed: %v", api.ErrInternal, m.key, err)
 			m.loadedIn = nil
@@ -206,6 +208,13 @@ func (w *worker) reload(p *process) error {
 			m.setResult(res)
 		}
 		w.mu.Unlock()
+		if err == nil && !still {
+			// Closed while it was reloading: nobody will unload it later.
+			ctx, cancel := context.WithTimeout(w.s.ctx, w.s.cfg.CallTimeout+time.Second)
+			req := &api.WorkerRequest{Kind: &api.WorkerRequest_Unload{Unload: &api.WorkerUnload{Handle: m.handle}}}
+			_, _ = p.call(ctx, req, w.s.cfg.CallTimeout, "unload "+m.key)
+			cancel()
+		}
 	}
 	return nil
 }

@@ -243,10 +243,17 @@ def _tensor(np, a, n):
     return None
 
 
+def _json_default(o):
+    # numpy scalars and arrays inside a model's output
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError("%s is not JSON serializable" % type(o).__name__)
+
+
 def _json_row(v):
     if hasattr(v, "tolist"):
         v = v.tolist()
-    return json.dumps(v, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(v, separators=(",", ":"), allow_nan=False, default=_json_default).encode()
 
 
 class Worker:

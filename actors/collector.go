@@ -135,7 +135,7 @@ func (cs *Collectors) Spawn(sp Speculation) (*actor.PID, error) {
 		return nil, errors.New("actors: collector: Strategy, Request and ReplyTo are required")
 	}
 	c := &collector{cs: cs, sp: sp}
-	props := actor.PropsFromProducer(func() actor.Actor { return c })
+	props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithDispatcher(mailboxes))
 	cs.active.Add(1)
 	cs.spawned.Add(1)
 	pid, err := cs.system.Root.SpawnNamed(props, "collector"+cs.system.ProcessRegistry.NextId())
@@ -264,7 +264,7 @@ func (c *collector) launch(identity string) {
 	rec := &callRec{collector: c.self, identity: identity, req: c.request(identity), deadline: c.se.Deadline()}
 	rec.key = c.cs.calls.add(rec)
 	c.calls = append(c.calls, rec)
-	go c.cs.send(rec, 0)
+	mailboxes.Schedule(func() { c.cs.send(rec, 0) })
 }
 
 // request is the PredictRequest of one model, shared by its calls (model
@@ -311,7 +311,8 @@ func (c *collector) onReply(ctx actor.Context, m *callReply) {
 			if old := rec.target.Swap(nil); old != nil && c.cs.cfg.Forget != nil {
 				c.cs.cfg.Forget(rec.identity, old)
 			}
-			go c.cs.send(rec, backoff(int(rec.tries.Load())))
+			wait := backoff(int(rec.tries.Load()))
+			mailboxes.Schedule(func() { c.cs.send(rec, wait) })
 			return
 		}
 		c.onResult(ctx, rec, nil, fmt.Errorf("%w: %s: activation kept disappearing", api.ErrOverloaded, rec.identity))
@@ -447,8 +448,9 @@ func backoff(tries int) time.Duration {
 
 // send resolves the call's model after wait and sends it the request, the
 // collectors' reply process being the sender (tagged with the call's key).
-// It runs on its own goroutine: a cluster lookup may block, the collector
-// must not.
+// It runs off the collector's goroutine (on the pool of reused goroutines
+// the model actors' mailboxes use): a cluster lookup may block, the
+// collector must not.
 func (cs *Collectors) send(rec *callRec, wait time.Duration) {
 	for {
 		if wait > 0 {

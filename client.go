@@ -53,6 +53,7 @@ type Client struct {
 
 	httpSrv  *http.Server
 	httpAddr string
+	roll     rollout
 
 	spec speculation // collectors and candidate stats (speculate.go)
 }
@@ -123,6 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("manta: spawn member actor: %w", err)
 	}
+	c.startRollout()
 	if cfg.HTTPAddr != "" {
 		if err := c.serveHTTP(cfg.HTTPAddr); err != nil {
 			_ = c.Close(context.Background())
@@ -178,6 +180,7 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	close(c.stop)
 	c.stopped.Wait()
+	c.stopRollout()
 	var errs []error
 	if c.httpSrv != nil {
 		errs = append(errs, c.httpSrv.Shutdown(ctx))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
+	_ "github.com/manta-ml/manta/modelhost/s3store" // registers s3:// stores
 )
 
 // Config configures an embedded member (Start) or a client (Connect). The
@@ -38,6 +39,13 @@ type Config struct {
 	// MaxBatch and MaxWaitMS apply to models whose manifest sets no batch.
 	MaxBatch  int `json:"max_batch" yaml:"max_batch"`
 	MaxWaitMS int `json:"max_wait_ms" yaml:"max_wait_ms"`
+	// PollInterval is how often active models look for a new version in the
+	// store (default 10s; negative: never). New versions are also noticed
+	// through the store's webhook and Model.Reload.
+	PollInterval time.Duration `json:"poll_interval" yaml:"poll_interval"`
+	// WebhookToken, when set, is the bearer token the store's webhook
+	// (POST /v1/hooks/minio) must present.
+	WebhookToken string `json:"-" yaml:"-"`
 	// MaxInflightBatches bounds concurrent Predict calls per model actor
 	// (default: GOMAXPROCS).
 	MaxInflightBatches int `json:"max_inflight_batches,omitempty" yaml:"max_inflight_batches,omitempty"`
@@ -57,6 +65,7 @@ func DefaultConfig() Config {
 		DefaultTimeout: 30 * time.Second,
 		MaxBatch:       64,
 		MaxWaitMS:      2,
+		PollInterval:   10 * time.Second,
 		Cluster:        cluster.DefaultConfig(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost/s3store"
 )
 
 // MaxPayloadBytes bounds an HTTP request body.
@@ -88,12 +89,22 @@ func HTTPStatus(code api.ErrorCode) int {
 //	GET  /v1/models                models in the store
 //	GET  /v1/models/{id}           versions, LATEST and stats
 //	GET  /v1/status                members, activated models, memory
+//	POST /v1/hooks/minio           MinIO webhook target (S3 stores only)
 func (c *Client) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/models/{id}/predict", c.httpPredict)
 	mux.HandleFunc("POST /v1/models/{id}/reload", c.httpReload)
 	mux.HandleFunc("GET /v1/models", c.httpModels)
 	mux.HandleFunc("GET /v1/models/{id}", c.httpModel)
+	if st, ok := c.store.(*s3store.Store); ok {
+		// MinIO's webhook notification target points here: a changed
+		// manifest or LATEST makes local activations look for a new version.
+		var opts []s3store.WebhookOption
+		if c.cfg.WebhookToken != "" {
+			opts = append(opts, s3store.WebhookToken(c.cfg.WebhookToken))
+		}
+		mux.Handle("POST /v1/hooks/minio", st.WebhookHandler(func(id string) { c.ReloadLocal(id) }, opts...))
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
 		if err != nil {

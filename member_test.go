@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -371,4 +372,84 @@ func TestHTTPPredict(t *testing.T) {
 		t.Fatalf("status %+v %v", st, err)
 	}
 	resp.Body.Close()
+}
+
+func TestPollingRollsOutNewVersion(t *testing.T) {
+	root := t.TempDir()
+	mustLinear(t, root, "polled", "1", []float64{1}, 0)
+	c := startMember(t, root, func(cfg *manta.Config) { cfg.PollInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	res, err := c.Model("polled").Predict(ctx, []byte(`{"features":[1]}`)).Get(ctx)
+	if err != nil || res.Version != "1" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	mustLinear(t, root, "polled", "2", []float64{5}, 0)
+	waitFor(t, 10*time.Second, func() bool {
+		res, err := c.Model("polled").Predict(ctx, []byte(`{"features":[1]}`)).Get(ctx)
+		return err == nil && res.Version == "2" && prediction(t, res.Output) == 5
+	}, "the poller to roll out version 2")
+}
+
+// A rollout under load: every request succeeds and answers switch from v1
+// to v2, also when memory only holds one version (drain, then swap).
+func TestRolloutUnderLoadNoErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int64
+	}{{"beside", 64 << 20}, {"drain-then-swap", 1200 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			w := make([]float64, 100_000) // ~800 KB: two versions do not fit in 1.2 MB
+			for i := range w {
+				w[i] = 1
+			}
+			mustLinear(t, root, "hot", "1", w, 0)
+			c := startMember(t, root, func(cfg *manta.Config) { cfg.BudgetBytes = tc.budget })
+			ctx := context.Background()
+			payload := []byte(`{"features":[` + strings.Repeat("1,", len(w)-1) + `1]}`)
+			var v1, v2, failed atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						res, err := c.Model("hot").Predict(ctx, payload).Get(ctx)
+						switch {
+						case err != nil:
+							failed.Add(1)
+							t.Errorf("request failed during rollout: %v", err)
+						case res.Version == "1":
+							v1.Add(1)
+						case res.Version == "2":
+							v2.Add(1)
+						}
+					}
+				}()
+			}
+			waitFor(t, 10*time.Second, func() bool { return v1.Load() > 20 }, "v1 traffic")
+			for i := range w {
+				w[i] = 2
+			}
+			mustLinear(t, root, "hot", "2", w, 0)
+			v, changed, err := c.Model("hot").Reload(ctx)
+			if err != nil || v != "2" || !changed {
+				t.Errorf("reload: %v %v %v", v, changed, err)
+			}
+			n := v2.Load()
+			waitFor(t, 10*time.Second, func() bool { return v2.Load() > n+20 }, "v2 traffic")
+			close(stop)
+			wg.Wait()
+			t.Logf("%s: v1 %d, v2 %d, failed %d", tc.name, v1.Load(), v2.Load(), failed.Load())
+			if failed.Load() != 0 {
+				t.Fatalf("%d requests failed", failed.Load())
+			}
+		})
+	}
 }

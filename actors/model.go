@@ -25,10 +25,11 @@ type (
 	flush     struct{}
 	idleCheck struct{}
 	batchDone struct{ ref *leaseRef }
-	reloaded  struct {
-		lease *modelhost.Lease
-		err   error
-		reply *actor.PID
+	reloaded struct {
+		lease   *modelhost.Lease
+		err     error
+		reply   *actor.PID
+		version string // the version the reload tried to load
 	}
 )
 
@@ -78,6 +79,10 @@ type modelActor struct {
 	reloading      bool
 	registered     bool
 	lastActive     time.Time
+	swapTo         string     // drain-then-swap in progress to this version
+	swapReply      *actor.PID // who asked for the reload
+	swapFrom       string     // the version being replaced
+	reloadWaiters  []*actor.PID
 	jobs           chan job
 	workers        int
 	idleTimer      *time.Timer
@@ -123,6 +128,10 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.inflight--
 		msg.ref.inflight--
 		a.maybeReleaseOld(msg.ref)
+		if a.swapTo != "" {
+			a.maybeDrainSwap(ctx)
+			return
+		}
 		a.dispatch(ctx, true)
 	case *api.ModelStatsRequest:
 		st := a.host.Stats.Snapshot(a.id)
@@ -203,17 +212,50 @@ func acquire(host *Host, id, version string) (lease *modelhost.Lease, err error)
 	if version == "" {
 		version, err = host.Store.Latest(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", id, err)
+			return nil, storeErr(fmt.Errorf("model %s: %w", id, err))
 		}
 	}
 	m, err := host.Store.Manifest(ctx, id, version)
 	if err != nil {
-		return nil, fmt.Errorf("model %s v%s: %w", id, version, err)
+		return nil, storeErr(fmt.Errorf("model %s v%s: %w", id, version, err))
 	}
 	return host.Cache.Acquire(ctx, m)
 }
 
+// storeErr classifies a store failure that carries no code (the store is
+// unreachable, a read failed) as load_failed: the model could not be loaded.
+func storeErr(err error) error {
+	if api.CodeOf(err) == api.ErrorCode_ERROR_CODE_INTERNAL {
+		return fmt.Errorf("%w: %w", api.ErrLoadFailed, err)
+	}
+	return err
+}
+
 func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
+	if a.swapFrom != "" {
+		// the load of a drain-then-swap rollout
+		from, reply := a.swapFrom, a.swapReply
+		a.swapFrom, a.swapReply = "", nil
+		if msg.err != nil {
+			// The new version does not load: go back to the old one.
+			r := &api.ReloadResponse{ModelId: a.id, Version: from, Error: api.ErrorFrom(msg.err)}
+			if reply != nil {
+				a.system.Root.Send(reply, r)
+			}
+			a.answerReloadWaiters(r)
+			self, sys, host, id := a.self, a.system, a.host, a.id
+			go func() {
+				lease, err := acquire(host, id, from)
+				sys.Root.Send(self, &loaded{lease: lease, err: err})
+			}()
+			return
+		}
+		r := &api.ReloadResponse{ModelId: a.id, Version: msg.lease.Manifest().Version, Changed: true}
+		if reply != nil {
+			a.system.Root.Send(reply, r)
+		}
+		a.answerReloadWaiters(r)
+	}
 	if msg.err != nil {
 		a.fail(ctx, msg.err)
 		return
@@ -308,7 +350,7 @@ func (a *modelActor) onRequest(ctx actor.Context, req *api.PredictRequest) {
 // dispatch starts batches while there is room. When the model is busy and
 // a batch is not full it waits up to max_wait for it to fill.
 func (a *modelActor) dispatch(ctx actor.Context, drained bool) {
-	if a.state != stateReady {
+	if a.state != stateReady || a.swapTo != "" {
 		return
 	}
 	for len(a.queue) > 0 && a.inflight < a.maxInflight {
@@ -516,7 +558,14 @@ func (a *modelActor) respondErr(p pending, err error) {
 // and swapped in by onReloaded.
 func (a *modelActor) onReload(ctx actor.Context) {
 	sender := ctx.Sender()
-	if a.state != stateReady || a.reloading {
+	if a.reloading || a.swapTo != "" || a.swapFrom != "" {
+		// one rollout at a time: answer when the running one ends
+		if sender != nil {
+			a.reloadWaiters = append(a.reloadWaiters, sender)
+		}
+		return
+	}
+	if a.state != stateReady {
 		if sender != nil {
 			v := ""
 			if a.cur != nil {
@@ -536,9 +585,18 @@ func (a *modelActor) onReload(ctx actor.Context) {
 		}
 		var lease *modelhost.Lease
 		if err == nil {
-			lease, err = acquire(host, id, latest)
+			// Beside the old version only if it fits next to what is
+			// pinned (the old version included); else drain, then swap.
+			if m, merr := host.Store.Manifest(context.Background(), id, latest); merr == nil {
+				if need, room := host.Cache.Estimate(m), host.Cache.Room(); need > room {
+					err = api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: v%s (%d bytes) does not fit beside v%s (%d bytes free)", id, latest, need, curVersion, room)
+				}
+			}
+			if err == nil {
+				lease, err = acquire(host, id, latest)
+			}
 		}
-		sys.Root.Send(self, &reloaded{lease: lease, err: err, reply: sender})
+		sys.Root.Send(self, &reloaded{lease: lease, err: err, reply: sender, version: latest})
 	}()
 }
 
@@ -546,6 +604,14 @@ func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 	a.reloading = false
 	resp := &api.ReloadResponse{ModelId: a.id}
 	switch {
+	case msg.err != nil && a.cur != nil && (errors.Is(msg.err, api.ErrOverloaded) || errors.Is(msg.err, api.ErrTooLarge)) && msg.version != "":
+		// No room for both versions: drain the running batches, release
+		// the old version, then load the new one. Requests wait in the
+		// queue meanwhile; none fails.
+		a.swapTo = msg.version
+		a.swapReply = msg.reply
+		a.maybeDrainSwap(ctx)
+		return
 	case msg.err != nil:
 		resp.Error = api.ErrorFrom(msg.err)
 	case msg.lease != nil && a.cur != nil:
@@ -563,6 +629,33 @@ func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 	if msg.reply != nil {
 		a.system.Root.Send(msg.reply, resp)
 	}
+	a.answerReloadWaiters(resp)
+}
+
+func (a *modelActor) answerReloadWaiters(resp *api.ReloadResponse) {
+	for _, w := range a.reloadWaiters {
+		a.system.Root.Send(w, resp)
+	}
+	a.reloadWaiters = nil
+}
+
+// maybeDrainSwap completes a drain-then-swap once no batch runs: release
+// the old version, then load the new one (onLoaded resumes serving).
+func (a *modelActor) maybeDrainSwap(ctx actor.Context) {
+	if a.inflight > 0 || a.swapTo == "" {
+		return
+	}
+	to := a.swapTo
+	a.swapTo = ""
+	a.swapFrom = a.cur.lease.Manifest().Version
+	a.cur.lease.Release()
+	a.cur = nil
+	a.state = stateLoading
+	self, sys, host, id := a.self, a.system, a.host, a.id
+	go func() {
+		lease, err := acquire(host, id, to)
+		sys.Root.Send(self, &loaded{lease: lease, err: err})
+	}()
 }
 
 func (a *modelActor) maybeReleaseOld(ref *leaseRef) {

@@ -686,3 +686,15 @@ func (c *Cache) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Estimate is the admission estimate the cache uses for m: memory_bytes,
+// else the runtime's estimate, else the size of the files.
+func (c *Cache) Estimate(m *Manifest) int64 { return c.estimate(m) }
+
+// Room reports how many bytes a new load could get without waiting for a
+// pinned model to be released: the budget minus the pinned bytes.
+func (c *Cache) Room() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.BudgetBytes - c.pinned
+}

@@ -25,7 +25,7 @@ type (
 	flush     struct{}
 	idleCheck struct{}
 	batchDone struct{ ref *leaseRef }
-	reloaded struct {
+	reloaded  struct {
 		lease   *modelhost.Lease
 		err     error
 		reply   *actor.PID

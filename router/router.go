@@ -454,12 +454,15 @@ func (r *Router) dispatch(t task) {
 		r.work <- t
 		return
 	}
-	go func() {
+	go r.worker(t)
+}
+
+// worker serves first, then whatever comes on r.work until it is closed.
+func (r *Router) worker(first task) {
+	r.serve(first)
+	for t := range r.work {
 		r.serve(t)
-		for t := range r.work {
-			r.serve(t)
-		}
-	}()
+	}
 }
 
 // checkReplyTo applies the router's reply_to rules: default stream, no

@@ -25,6 +25,11 @@ type job struct {
 	replyTo  string        // result stream, for a result
 	values   []interface{} // fields to XADD
 	modelErr bool
+
+	// Storage for values and the XADD arguments of a result: one
+	// allocation per entry rather than three.
+	resultValues [14]interface{}
+	args         redis.XAddArgs
 }
 
 // result makes j carry the answer to e.
@@ -40,7 +45,7 @@ func (j *job) result(consumer string, e Entry, resp *api.PredictResponse, took t
 	errText := formatError(resp.GetError())
 	j.modelErr = errText != ""
 	j.replyTo = e.ReplyTo
-	j.values = []interface{}{
+	j.resultValues = [14]interface{}{
 		FieldID, e.ID,
 		FieldModel, model,
 		FieldVersion, resp.GetModelVersion(),
@@ -49,6 +54,7 @@ func (j *job) result(consumer string, e Entry, resp *api.PredictResponse, took t
 		FieldLatencyUS, strconv.FormatInt(took.Microseconds(), 10),
 		FieldServedBy, servedBy,
 	}
+	j.values = j.resultValues[:]
 }
 
 // deadLetter makes j a dead letter: the entry's fields (sorted by name),
@@ -179,14 +185,13 @@ func (r *Router) flush(batch []*job) {
 }
 
 func (r *Router) xaddArgs(j *job) *redis.XAddArgs {
+	j.args = redis.XAddArgs{Stream: j.replyTo, Values: j.values}
 	if j.dead {
-		return &redis.XAddArgs{Stream: r.cfg.DeadStream, Values: j.values}
+		j.args.Stream = r.cfg.DeadStream
+	} else if r.cfg.ResultMaxLen > 0 {
+		j.args.MaxLen, j.args.Approx = r.cfg.ResultMaxLen, true
 	}
-	a := &redis.XAddArgs{Stream: j.replyTo, Values: j.values}
-	if r.cfg.ResultMaxLen > 0 {
-		a.MaxLen, a.Approx = r.cfg.ResultMaxLen, true
-	}
-	return a
+	return &j.args
 }
 
 // ack acknowledges the entries of written jobs (one XACK per stream),

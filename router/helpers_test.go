@@ -110,7 +110,7 @@ func parseFeatures(p []byte) (x [2]float64, ok bool) {
 // with the first model of the list.
 type speculating struct{ *linear }
 
-func (s speculating) Speculate(ctx context.Context, strategy string, models []string, req *api.PredictRequest) *api.PredictResponse {
+func (s speculating) SpeculateRequest(ctx context.Context, strategy string, models []string, req *api.PredictRequest) *api.PredictResponse {
 	r := &api.PredictRequest{ModelId: models[0], RequestId: req.RequestId, Payload: req.Payload,
 		ContentType: req.ContentType, Deadline: req.Deadline}
 	resp := s.Do(ctx, r)

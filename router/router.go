@@ -26,7 +26,7 @@ type Dispatcher interface {
 // request (a strategy over several models), found by type assertion. When
 // the dispatcher lacks it, entries with a strategy get a bad_input result.
 type Speculator interface {
-	Speculate(ctx context.Context, strategy string, models []string, req *api.PredictRequest) *api.PredictResponse
+	SpeculateRequest(ctx context.Context, strategy string, models []string, req *api.PredictRequest) *api.PredictResponse
 }
 
 // Errors of Run.
@@ -528,7 +528,7 @@ func (r *Router) call(ctx context.Context, e Entry, req *api.PredictRequest) (re
 	case r.spec == nil:
 		return errorResponse(req, api.ErrorCode_ERROR_CODE_BAD_INPUT, "speculative execution not available")
 	default:
-		resp = r.spec.Speculate(ctx, e.Strategy, e.Models, req)
+		resp = r.spec.SpeculateRequest(ctx, e.Strategy, e.Models, req)
 	}
 	if resp == nil {
 		resp = errorResponse(req, api.ErrorCode_ERROR_CODE_INTERNAL, "dispatcher returned no response")

@@ -13,12 +13,21 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/router"
+)
+
+// The SDK client is what the router dispatches to.
+var (
+	_ router.Dispatcher = (*manta.Client)(nil)
+	_ router.Speculator = (*manta.Client)(nil)
 )
 
 // serveFlags fills a manta.Config from flags and environment variables.
 type serveFlags struct {
 	store, httpAddr, provider, etcd, budget, redis, idle, host, member string
 	port                                                               int
+	redisStreams, redisMinIdle                                         string
+	redisInflight                                                      int
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -32,6 +41,34 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.host, "host", env("MANTA_HOST", "127.0.0.1"), "cluster (gRPC) listen host (MANTA_HOST)")
 	fs.IntVar(&f.port, "port", 0, "cluster (gRPC) port, 0 for a free one")
 	fs.StringVar(&f.member, "member", env("MANTA_MEMBER", ""), "member name in responses (default: its address)")
+	fs.StringVar(&f.redisStreams, "redis-streams", env("MANTA_REDIS_STREAMS", "manta:requests"), "request streams, comma separated (MANTA_REDIS_STREAMS)")
+	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
+	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
+}
+
+// routerConfig fills the router's config from the flags.
+func (f *serveFlags) routerConfig(member string) (router.Config, error) {
+	rc := router.DefaultConfig()
+	rc.URL = f.redis
+	rc.Streams = strings.Split(f.redisStreams, ",")
+	rc.Consumer = member
+	rc.InFlight = f.redisInflight
+	d, err := time.ParseDuration(f.redisMinIdle)
+	if err != nil || d <= 0 {
+		return rc, usagef("--redis-min-idle: bad duration %q", f.redisMinIdle)
+	}
+	rc.MinIdle = d
+	rc.ReclaimInterval = d / 4
+	if rc.MaxDeadline >= d {
+		rc.MaxDeadline = d / 2
+	}
+	if rc.DefaultDeadline > rc.MaxDeadline {
+		rc.DefaultDeadline = rc.MaxDeadline
+	}
+	if err := rc.Validate(); err != nil {
+		return rc, usageError{err.Error()}
+	}
+	return rc, nil
 }
 
 func (f *serveFlags) config() (manta.Config, error) {
@@ -78,9 +115,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if f.redis != "" {
-		return usagef("--redis: stream ingestion is not part of this build yet")
-	}
 	if cfg.Cluster.Provider == cluster.ProviderLocal {
 		if _, err := os.Stat(cfg.Store); os.IsNotExist(err) && !strings.Contains(cfg.Store, "://") {
 			if err := os.MkdirAll(cfg.Store, 0o755); err != nil {
@@ -99,9 +133,38 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if c.HTTPAddr() != "" {
 		fmt.Fprintf(stdout, "manta: http://%s (POST /v1/models/{id}/predict, GET /v1/status)\n", c.HTTPAddr())
 	}
-	<-ctx.Done()
+	var rt *router.Router
+	routerDone := make(chan error, 1)
+	if f.redis != "" {
+		rc, err := f.routerConfig(c.MemberName())
+		if err != nil {
+			_ = c.Close(context.Background())
+			return err
+		}
+		rt, err = router.New(rc, c)
+		if err != nil {
+			_ = c.Close(context.Background())
+			return err
+		}
+		go func() { routerDone <- rt.Run(context.Background()) }()
+		fmt.Fprintf(stdout, "manta: ingesting Redis streams %s from %s (group %s, consumer %s)\n",
+			strings.Join(rc.Streams, ","), router.RedactURL(rc.URL), rc.Group, rc.Consumer)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-routerDone:
+		if err != nil {
+			fmt.Fprintf(stderr, "manta: stream ingestion stopped: %v\n", err)
+		}
+	}
 	fmt.Fprintln(stdout, "manta: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if rt != nil {
+		// stop reading, finish what is in flight, ack nothing unanswered
+		if err := rt.Shutdown(sctx); err != nil {
+			fmt.Fprintf(stderr, "manta: router shutdown: %v\n", err)
+		}
+	}
 	return c.Close(sctx)
 }

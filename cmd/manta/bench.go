@@ -18,11 +18,13 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want sdk")
+		return usagef("bench: want sdk or placement")
 	}
 	switch args[0] {
 	case "sdk":
 		return benchSDK(args[1:], stdout)
+	case "placement":
+		return benchPlacement(args[1:], stdout, stderr)
 	}
 	return usagef("bench: unknown benchmark %q", args[0])
 }

@@ -35,7 +35,8 @@ usage:
   manta status   [--addr HOST:PORT] [--json]
   manta reload   [--addr HOST:PORT] MODEL
   manta demo     [--models 1000] [--requests 20000] [--budget 48MiB]
-  manta bench    sdk [--duration 3s]
+  manta bench    sdk [--duration 3s] | placement [flags]
+  manta lab      [-scenario …] [-seed 1] [-requests 20000]   compare speculative strategies (virtual clock)
 
 Every flag also reads an environment variable: MANTA_STORE, MANTA_HTTP, MANTA_CLUSTER,
 MANTA_ETCD, MANTA_BUDGET, MANTA_REDIS, MANTA_ADDR, MANTA_IDLE.
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(args[1:], stdout, stderr)
+	case "lab":
+		err = cmdLab(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

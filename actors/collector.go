@@ -69,6 +69,7 @@ type Collectors struct {
 	calls    callTable
 	active   atomic.Int64
 	spawned  atomic.Int64
+	sweeping atomic.Bool
 }
 
 // NewCollectors registers the collectors' reply process on system.
@@ -158,6 +159,12 @@ type (
 		rec *callRec
 		err error
 	}
+	// callLost: the call's local activation stopped without answering it
+	// (protoactor drops what is left in a stopped actor's mailbox).
+	callLost struct {
+		rec    *callRec
+		target *actor.PID
+	}
 	// collectorWake is the collector's one timer firing.
 	collectorWake struct{ gen uint64 }
 )
@@ -172,6 +179,7 @@ type callRec struct {
 	// target is the activation the call was sent to (set by the sending
 	// goroutine, read by the collector on a DeadLetterResponse).
 	target atomic.Pointer[actor.PID]
+	sentAt atomic.Int64 // Unix ns of the last send
 	// tries counts the sends (by the sending goroutines); replied belongs
 	// to the collector's goroutine.
 	tries   atomic.Int32
@@ -218,6 +226,8 @@ func (c *collector) Receive(ctx actor.Context) {
 		c.onReply(ctx, m)
 	case *callFailed:
 		c.onResult(ctx, m.rec, nil, m.err)
+	case *callLost:
+		c.retry(ctx, m.rec, m.target)
 	case *collectorWake:
 		if m.gen != c.gen {
 			return // a timer re-armed since
@@ -263,6 +273,7 @@ func (c *collector) do(ctx actor.Context, acts []strategy.Action) {
 func (c *collector) launch(identity string) {
 	rec := &callRec{collector: c.self, identity: identity, req: c.request(identity), deadline: c.se.Deadline()}
 	rec.key = c.cs.calls.add(rec)
+	c.cs.watch()
 	c.calls = append(c.calls, rec)
 	mailboxes.Schedule(func() { c.cs.send(rec, 0) })
 }
@@ -307,18 +318,27 @@ func (c *collector) onReply(ctx actor.Context, m *callReply) {
 		c.onResult(ctx, rec, msg, nil)
 	case *actor.DeadLetterResponse:
 		// The activation is gone (idle, evicted, moved): look it up again.
-		if int(rec.tries.Load()) < maxCallTries && time.Now().Before(rec.deadline) && !c.answered {
-			if old := rec.target.Swap(nil); old != nil && c.cs.cfg.Forget != nil {
-				c.cs.cfg.Forget(rec.identity, old)
-			}
-			wait := backoff(int(rec.tries.Load()))
-			mailboxes.Schedule(func() { c.cs.send(rec, wait) })
-			return
-		}
-		c.onResult(ctx, rec, nil, fmt.Errorf("%w: %s: activation kept disappearing", api.ErrOverloaded, rec.identity))
+		c.retry(ctx, rec, rec.target.Swap(nil))
 	default:
 		c.onResult(ctx, rec, nil, fmt.Errorf("%w: %s answered with a %T", api.ErrInternal, rec.identity, m.msg))
 	}
+}
+
+// retry sends a call whose activation is gone (old, when known) again,
+// while tries and time remain; else the call fails with overloaded.
+func (c *collector) retry(ctx actor.Context, rec *callRec, old *actor.PID) {
+	if rec.replied {
+		return
+	}
+	if old != nil && c.cs.cfg.Forget != nil {
+		c.cs.cfg.Forget(rec.identity, old)
+	}
+	if int(rec.tries.Load()) < maxCallTries && time.Now().Before(rec.deadline) && !c.answered {
+		wait := backoff(int(rec.tries.Load()))
+		mailboxes.Schedule(func() { c.cs.send(rec, wait) })
+		return
+	}
+	c.onResult(ctx, rec, nil, fmt.Errorf("%w: %s: activation kept disappearing", api.ErrOverloaded, rec.identity))
 }
 
 // onResult feeds the result of one call to the Session.
@@ -465,6 +485,7 @@ func (cs *Collectors) send(rec *callRec, wait time.Duration) {
 		tries := int(rec.tries.Add(1))
 		pid, err := cs.cfg.Resolve(rec.identity)
 		if err == nil && pid != nil {
+			rec.sentAt.Store(time.Now().UnixNano())
 			rec.target.Store(pid)
 			sender := &actor.PID{Address: cs.replyPID.Address, Id: cs.replyPID.Id, RequestId: rec.key}
 			cs.system.Root.RequestWithCustomSender(pid, rec.req, sender)
@@ -478,6 +499,58 @@ func (cs *Collectors) send(rec *callRec, wait time.Duration) {
 			return
 		}
 		wait = backoff(tries)
+	}
+}
+
+// Lost calls: a call whose local activation is gone for lostAfter without
+// an answer is sent again; the sweeper looks every sweepEvery.
+const (
+	lostAfter  = 250 * time.Millisecond
+	sweepEvery = 50 * time.Millisecond
+)
+
+// watch makes sure the sweeper runs while calls are outstanding.
+func (cs *Collectors) watch() {
+	if cs.sweeping.CompareAndSwap(false, true) {
+		go cs.sweep()
+	}
+}
+
+// sweep finds calls sent to a local activation that stopped before it
+// read them (protoactor drops what is left in a stopped actor's mailbox,
+// answering nobody) and has their collectors send them again, as the SDK's
+// sweeper does for plain requests. It runs while calls are outstanding and
+// exits when there are none (watch starts it again).
+func (cs *Collectors) sweep() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	addr := cs.system.Address()
+	var buf []*callRec
+	for range t.C {
+		buf = cs.calls.snapshot(buf[:0])
+		if len(buf) == 0 || cs.system.IsStopped() {
+			cs.sweeping.Store(false)
+			// A call added since the snapshot found the sweeper still
+			// running: take over again.
+			if cs.system.IsStopped() || cs.calls.len() == 0 || !cs.sweeping.CompareAndSwap(false, true) {
+				return
+			}
+			continue
+		}
+		now := time.Now().UnixNano()
+		for _, rec := range buf {
+			tgt := rec.target.Load()
+			if tgt == nil || tgt.Address != addr || now-rec.sentAt.Load() < int64(lostAfter) {
+				continue
+			}
+			if _, alive := cs.system.ProcessRegistry.GetLocal(tgt.Id); alive {
+				continue
+			}
+			if rec.target.CompareAndSwap(tgt, nil) {
+				cs.system.Root.Send(rec.collector, &callLost{rec: rec, target: tgt})
+			}
+		}
+		clear(buf)
 	}
 }
 
@@ -543,6 +616,30 @@ func (t *callTable) remove(k uint32) {
 	sh.mu.Lock()
 	delete(sh.m, k)
 	sh.mu.Unlock()
+}
+
+// snapshot appends every call to buf.
+func (t *callTable) snapshot(buf []*callRec) []*callRec {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, rec := range sh.m {
+			buf = append(buf, rec)
+		}
+		sh.mu.Unlock()
+	}
+	return buf
+}
+
+func (t *callTable) len() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // Interface guards.

@@ -238,3 +238,31 @@ func TestCollectorSpawnArguments(t *testing.T) {
 		t.Fatal("NewCollectors without Resolve: no error")
 	}
 }
+
+// A call whose activation stops without answering it (protoactor drops
+// what is left in a stopped actor's mailbox) is found by the sweeper and
+// sent again.
+func TestCollectorLostCallResent(t *testing.T) {
+	var tries atomic.Int64
+	var vanishing, live atomic.Pointer[actor.PID]
+	e := newEnv(t, actors.CollectorConfig{Resolve: func(string) (*actor.PID, error) {
+		if tries.Add(1) == 1 {
+			return vanishing.Load(), nil
+		}
+		return live.Load(), nil
+	}})
+	vanishing.Store(e.sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(*api.PredictRequest); ok {
+			ctx.Stop(ctx.Self()) // deactivates with the request unanswered
+		}
+	})))
+	live.Store(fakeModel(e.sys, "2", []byte(`2`)))
+	resp := e.speculate(t, strategy.NameFirstSuccess, nil, 10*time.Second, "m")
+	if resp.Error != nil || resp.ModelVersion != "2" {
+		t.Fatalf("response %v", resp)
+	}
+	if tries.Load() != 2 || e.forgot.Load() != 1 {
+		t.Fatalf("resolved %d times, forgot %d PIDs; want 2 and 1", tries.Load(), e.forgot.Load())
+	}
+	e.waitIdle(t)
+}

@@ -1,0 +1,121 @@
+package ops
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// RecentPoint is one second of a member's traffic (the status page's
+// latency chart). Latencies are zero in a second without timed requests.
+type RecentPoint struct {
+	Unix     int64   `json:"t"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	MeanMS   float64 `json:"mean_ms"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
+}
+
+// Per-second latency histogram: log-spaced buckets from 10µs growing by
+// 1.5 (the last one, ~110 s, takes everything above).
+const (
+	recentBuckets = 41
+	recentMin     = float64(10 * time.Microsecond)
+	recentGrowth  = 1.5
+)
+
+type recentSlot struct {
+	sec      int64
+	requests int64
+	errors   int64
+	timed    int64
+	sum      int64
+	max      int64
+	hist     [recentBuckets]uint32
+}
+
+// recent keeps per-second request counts and latency histograms for the
+// last len(slots) seconds in a ring indexed by the unix second.
+type recent struct {
+	mu    sync.Mutex
+	slots []recentSlot
+	now   func() time.Time
+}
+
+func newRecent(window int) *recent {
+	return &recent{slots: make([]recentSlot, window), now: time.Now}
+}
+
+func recentBucket(d time.Duration) int {
+	if float64(d) <= recentMin {
+		return 0
+	}
+	b := int(math.Log(float64(d)/recentMin)/math.Log(recentGrowth)) + 1
+	return min(b, recentBuckets-1)
+}
+
+func recentUpper(b int) float64 { return recentMin * math.Pow(recentGrowth, float64(b)) }
+
+// add records requests (of which durations were timed) and errors in the
+// current second.
+func (r *recent) add(durations []time.Duration, requests, errors int) {
+	sec := r.now().Unix()
+	r.mu.Lock()
+	s := &r.slots[int(sec%int64(len(r.slots)))]
+	if s.sec != sec {
+		*s = recentSlot{sec: sec}
+	}
+	s.requests += int64(requests)
+	s.errors += int64(errors)
+	for _, d := range durations {
+		s.timed++
+		s.sum += int64(d)
+		s.max = max(s.max, int64(d))
+		s.hist[recentBucket(d)]++
+	}
+	r.mu.Unlock()
+}
+
+// points returns every second of the window, oldest first; the current
+// second is included (it is still filling).
+func (r *recent) points() []RecentPoint {
+	now := r.now().Unix()
+	n := int64(len(r.slots))
+	out := make([]RecentPoint, 0, n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for sec := now - n + 1; sec <= now; sec++ {
+		p := RecentPoint{Unix: sec}
+		if sec >= 0 {
+			if s := &r.slots[int(sec%n)]; s.sec == sec {
+				p.Requests, p.Errors = s.requests, s.errors
+				if s.timed > 0 {
+					p.MeanMS = ms(float64(s.sum) / float64(s.timed))
+					p.MaxMS = ms(float64(s.max))
+					p.P50MS = ms(s.quantile(0.50))
+					p.P99MS = ms(s.quantile(0.99))
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// quantile returns the upper bound of the bucket holding the q-quantile,
+// capped at the largest value seen.
+func (s *recentSlot) quantile(q float64) float64 {
+	want := uint32(math.Ceil(q * float64(s.timed)))
+	var seen uint32
+	for b, n := range s.hist {
+		seen += n
+		if n > 0 && seen >= want {
+			return math.Min(recentUpper(b), float64(s.max))
+		}
+	}
+	return float64(s.max)
+}
+
+func ms(ns float64) float64 { return math.Round(ns/1e3) / 1e3 }

@@ -60,9 +60,21 @@ type Config struct {
 	// each other (tests); nil gives the member its own.
 	LocalAgent *test.InMemAgent `json:"-" yaml:"-"`
 	// Lookup builds the IdentityLookup: the placement seam. nil uses
-	// protoactor's disthash (rendezvous hashing) for now.
+	// Manta's placement (NewLookup with Placement and Source) for every
+	// provider; DisthashLookup is protoactor's rendezvous hashing.
 	Lookup func() pcluster.IdentityLookup `json:"-" yaml:"-"`
+	// Placement tunes Manta's placement (zero: DefaultPlacementConfig).
+	Placement PlacementConfig `json:"placement" yaml:"placement"`
+	// Source tells placement about the models this member hosts (memory,
+	// request rates, estimates): actors.Host.PlacementSource. nil: the
+	// member reports no budget and placement ignores memory.
+	Source Source `json:"-" yaml:"-"`
 }
+
+// DisthashLookup is protoactor's disthash lookup (an identity lives on its
+// rendezvous owner), for Config.Lookup: the baseline Manta's placement
+// replaces.
+func DisthashLookup() pcluster.IdentityLookup { return disthash.New() }
 
 // DefaultConfig is one member, provider local, on 127.0.0.1 with a free port.
 func DefaultConfig() Config {
@@ -111,6 +123,7 @@ type Member struct {
 	Cluster *pcluster.Cluster
 	cfg     Config
 	client  bool
+	lookup  *Lookup // nil with another Config.Lookup
 
 	stopOnce sync.Once
 }
@@ -164,7 +177,7 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	if cfg.Lookup != nil {
 		lookup = cfg.Lookup()
 	} else {
-		lookup = disthash.New()
+		lookup = NewLookup(cfg.Placement, cfg.Source, cfg.Logger)
 	}
 	ccfg := pcluster.Configure(cfg.Name, provider, lookup, rcfg,
 		pcluster.WithKinds(kinds...),
@@ -194,7 +207,12 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("cluster: start member: %w", ctx.Err())
 	}
-	return &Member{System: system, Cluster: c, cfg: cfg, client: client}, nil
+	m = &Member{System: system, Cluster: c, cfg: cfg, client: client}
+	if ml, ok := lookup.(*Lookup); ok {
+		m.lookup = ml
+		ml.begin()
+	}
+	return m, nil
 }
 
 func newProvider(cfg Config) (pcluster.ClusterProvider, error) {
@@ -259,6 +277,9 @@ func (m *Member) Members() []string {
 func (m *Member) Shutdown(ctx context.Context, graceful bool) error {
 	var err error
 	m.stopOnce.Do(func() {
+		if m.lookup != nil {
+			m.lookup.Shutdown()
+		}
 		done := make(chan error, 1)
 		go func() {
 			defer func() {

@@ -1,0 +1,119 @@
+package actors
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/modelhost"
+)
+
+// rateTau is the time constant of the request-rate EWMA the member gossips.
+const rateTau = 5 * time.Second
+
+// PlacementSource returns what cluster placement needs from this member
+// (cluster.Source): the cache's memory figures, request rates (an EWMA of
+// the stats registry's counts, per model and in all), memory estimates
+// read from the store, and whether a model is loaded. Set it as
+// cluster.Config.Source before starting the member.
+func (h *Host) PlacementSource() cluster.Source { return &placementSource{h: h} }
+
+type placementSource struct {
+	h *Host
+
+	mu     sync.Mutex
+	last   time.Time
+	counts map[string]int64
+	rates  map[string]float64
+	total  float64
+}
+
+// counts returns every model's requests served so far.
+func (r *StatsRegistry) counts() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int64, len(r.models))
+	for id, s := range r.models {
+		out[id] = s.count + s.errors
+	}
+	return out
+}
+
+func (s *placementSource) Load() cluster.SourceLoad {
+	st := s.h.Cache.Stats()
+	out := cluster.SourceLoad{Budget: st.Budget, Used: st.Used, Pinned: st.Pinned, ModelsLoaded: st.Models,
+		Models: map[string]cluster.ModelLoad{}}
+	now := time.Now()
+	counts := s.h.Stats.counts()
+	s.mu.Lock()
+	if s.rates == nil {
+		s.counts, s.rates, s.last = counts, map[string]float64{}, now
+	} else if dt := now.Sub(s.last); dt >= 50*time.Millisecond {
+		alpha := 1 - math.Exp(-dt.Seconds()/rateTau.Seconds())
+		var total float64
+		for id, n := range counts {
+			inst := float64(n-s.counts[id]) / dt.Seconds()
+			total += inst
+			s.rates[id] += alpha * (inst - s.rates[id])
+		}
+		for id, r := range s.rates {
+			if _, ok := counts[id]; !ok || r < 1e-3 {
+				delete(s.rates, id)
+			}
+		}
+		s.total += alpha * (total - s.total)
+		s.counts, s.last = counts, now
+	}
+	out.Rate = s.total
+	for id, r := range s.rates {
+		out.Models[id] = cluster.ModelLoad{Rate: r}
+	}
+	s.mu.Unlock()
+	for _, e := range s.h.Cache.Loaded() {
+		m := out.Models[e.ID]
+		m.Bytes = max(m.Bytes, e.Bytes)
+		out.Models[e.ID] = m
+	}
+	return out
+}
+
+// Estimate is the cache's admission estimate of the version the model
+// actor would load: memory_bytes, else the runtime's estimate, else the
+// files' size.
+func (s *placementSource) Estimate(ctx context.Context, id string) (int64, error) {
+	if err := modelhost.ValidID(id); err != nil {
+		return 0, err
+	}
+	v, err := s.h.Store.Latest(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	m, err := s.h.Store.Manifest(ctx, id, v)
+	if err != nil {
+		return 0, err
+	}
+	if m.MemoryBytes > 0 {
+		return m.MemoryBytes, nil
+	}
+	if rt, ok := modelhost.LookupRuntime(m.Runtime); ok {
+		if me, ok := rt.(modelhost.MemoryEstimator); ok {
+			if n := me.EstimateMemory(m); n > 0 {
+				return n, nil
+			}
+		}
+	}
+	return m.FilesSize(), nil
+}
+
+func (s *placementSource) Loaded(id string) bool {
+	for _, e := range s.h.Cache.Loaded() {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+var _ cluster.Source = (*placementSource)(nil)

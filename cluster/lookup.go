@@ -1,0 +1,479 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/eventstream"
+
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster/internal/wire"
+	"github.com/manta-ml/manta/cluster/placement"
+)
+
+// KindModel is the cluster kind of model actors (actors.KindModel): the
+// only kind whose memory the directory estimates through the Source.
+const KindModel = "model"
+
+// placerName is the name of every member's placement actor: the directory
+// for the identities it owns and the activator of the ones placed on it.
+const placerName = "manta-placement"
+
+// Gossip keys.
+const (
+	loadKey     = "manta.load"
+	replicasKey = "manta.replicas"
+)
+
+// Lookup is Manta's IdentityLookup (DESIGN.md "Placement"). The
+// rendezvous owner of an identity (protoactor's rule, among the members
+// hosting its kind) is only its directory: on the first lookup the
+// directory estimates the model's memory (Source.Estimate), chooses the
+// member by placement.Choose over the gossiped loads of the members that
+// can fit it, asks that member's activator to spawn it, records the
+// placement and answers every lookup of the identity with it. Concurrent
+// first lookups from different members all reach the one directory, so
+// they cause one activation. A model that fits nowhere is refused with
+// too_large naming the largest free budget.
+//
+// No wait on another member lasts longer than FailureDetection: a
+// directory or activator that does not answer is skipped (suspected) and
+// the lookup tries again, against the new owner once the topology has
+// changed. A topology change stops no activation: entries on members that
+// left are dropped (the next lookup activates the model elsewhere), and
+// every member re-announces its live activations to their (possibly new)
+// directory owners; a directory that learns of two activations of one
+// identity keeps the older and stops the other. A new owner holds first
+// activations until every member has re-announced (at most HandOffGrace).
+//
+// The member with the lowest id also runs the rebalancer and decides
+// hot-model replicas (see RebalanceConfig).
+type Lookup struct {
+	cfg    PlacementConfig
+	source Source
+	logger *slog.Logger
+
+	cluster *pcluster.Cluster
+	system  *actor.ActorSystem
+	client  bool
+	self    string // this member's address
+	placer  *actor.PID
+	topoSub *eventstream.Subscription
+
+	topo     atomic.Pointer[topology]
+	loads    atomic.Pointer[loadView]
+	replicas atomic.Pointer[wire.Replicas]
+	local    atomic.Pointer[[]*wire.Activation] // the activator's, for gossip
+	inflight sync.Map                           // identity -> *atomic.Int64 (Route)
+	httpAddr atomic.Pointer[string]
+
+	stats    Stats
+	statsMu  sync.Mutex
+	rngMu    sync.Mutex
+	rng      *rand.Rand
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// Stats count what a member's placement did (since it started).
+type Stats struct {
+	Lookups       int64 `json:"lookups"`        // directory lookups answered
+	Placed        int64 `json:"placed"`         // activations placed by this directory
+	Refused       int64 `json:"refused"`        // activations a member refused (no room), placed elsewhere
+	TooLarge      int64 `json:"too_large"`      // lookups answered too_large
+	Duplicates    int64 `json:"duplicates"`     // duplicate activations found and stopped
+	Adopted       int64 `json:"adopted"`        // entries learnt from re-announcements
+	Activated     int64 `json:"activated"`      // activations spawned on this member
+	Plans         int64 `json:"plans"`          // rebalancer cycles that planned moves
+	MovesPlanned  int64 `json:"moves_planned"`  // moves this leader planned
+	Moves         int64 `json:"moves"`          // moves completed by this directory
+	MoveFailures  int64 `json:"move_failures"`  // moves that did not complete
+	ReplicasAdded int64 `json:"replicas_added"` // replicas this leader added
+	ReplicasGone  int64 `json:"replicas_gone"`  // replicas this leader removed
+}
+
+func (l *Lookup) count(f func(*Stats)) {
+	l.statsMu.Lock()
+	f(&l.stats)
+	l.statsMu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Lookup) Stats() Stats {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	return l.stats
+}
+
+// NewLookup returns Manta's IdentityLookup. source may be nil (see
+// Source); logger may be nil (quiet).
+func NewLookup(cfg PlacementConfig, source Source, logger *slog.Logger) *Lookup {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Lookup{
+		cfg:    cfg.withDefaults(),
+		source: source,
+		logger: logger,
+		rng:    rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6d616e7461)),
+		stop:   make(chan struct{}),
+	}
+}
+
+// topology is one view of the cluster's members.
+type topology struct {
+	hash    uint64
+	members map[string]*pcluster.Member // by address
+	byKind  map[string][]string         // kind -> sorted addresses
+	leader  string                      // address of the member with the lowest id
+	changed chan struct{}               // closed when a newer topology replaces this one
+}
+
+func newTopology(t *pcluster.ClusterTopology) *topology {
+	tp := &topology{members: map[string]*pcluster.Member{}, byKind: map[string][]string{}, changed: make(chan struct{})}
+	if t == nil {
+		return tp
+	}
+	tp.hash = t.TopologyHash
+	lowest := ""
+	for _, m := range t.Members {
+		a := m.Address()
+		tp.members[a] = m
+		for _, k := range m.Kinds {
+			tp.byKind[k] = append(tp.byKind[k], a)
+		}
+		if len(m.Kinds) > 0 && (lowest == "" || m.Id < lowest) {
+			lowest, tp.leader = m.Id, a
+		}
+	}
+	for k := range tp.byKind {
+		sort.Strings(tp.byKind[k])
+	}
+	return tp
+}
+
+func (t *topology) owner(identity, kind string) string {
+	return placement.Owner(identity, t.byKind[kind])
+}
+
+func (t *topology) alive(addr string) bool {
+	_, ok := t.members[addr]
+	return ok
+}
+
+// Setup implements pcluster.IdentityLookup.
+func (l *Lookup) Setup(c *pcluster.Cluster, kinds []string, isClient bool) {
+	l.cluster, l.system, l.client = c, c.ActorSystem, isClient
+	l.self = c.ActorSystem.Address()
+	l.topo.Store(newTopology(nil))
+	l.replicas.Store(&wire.Replicas{Replicas: map[string]int32{}})
+	empty := []*wire.Activation{}
+	l.local.Store(&empty)
+	if !isClient {
+		p := newPlacer(l)
+		pid, err := l.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return p }), placerName)
+		if err != nil {
+			l.logger.Error("placement: spawn placement actor", slog.Any("error", err))
+		}
+		l.placer = pid
+	}
+	l.topoSub = l.system.EventStream.Subscribe(func(ev any) {
+		if t, ok := ev.(*pcluster.ClusterTopology); ok {
+			l.onTopology(t)
+		}
+	})
+}
+
+// SetHTTP records this member's HTTP address, gossiped with its load (for
+// status pages and `manta where`).
+func (l *Lookup) SetHTTP(addr string) { l.httpAddr.Store(&addr) }
+
+// onTopology runs on the publisher's goroutine (protoactor's member list,
+// under its lock): record and hand on, nothing slow.
+func (l *Lookup) onTopology(t *pcluster.ClusterTopology) {
+	nt := newTopology(t)
+	old := l.topo.Swap(nt)
+	close(old.changed)
+	if l.placer != nil {
+		l.system.Root.Send(l.placer, &topologyChanged{t: nt, left: t.Left})
+	}
+}
+
+// Shutdown implements pcluster.IdentityLookup.
+func (l *Lookup) Shutdown() {
+	l.stopOnce.Do(func() {
+		close(l.stop)
+		if l.topoSub != nil {
+			l.system.EventStream.Unsubscribe(l.topoSub)
+		}
+		if l.placer != nil {
+			l.system.Root.Stop(l.placer)
+		}
+	})
+	l.wg.Wait()
+}
+
+// RemovePid implements pcluster.IdentityLookup: the caller found pid dead.
+func (l *Lookup) RemovePid(ci *pcluster.ClusterIdentity, pid *actor.PID) {
+	l.cluster.PidCache.RemoveByValue(ci.Identity, ci.Kind, pid)
+}
+
+// Alive reports whether addr is this process or a current member: a
+// caller whose request went to a member that is no longer alive should
+// resolve the identity again rather than wait.
+func (l *Lookup) Alive(addr string) bool {
+	return addr == l.self || l.topo.Load().alive(addr)
+}
+
+// ErrNoMembers is returned by lookups while no member hosts the kind.
+var ErrNoMembers = errors.New("cluster: no member hosts this kind (yet)")
+
+// Get implements pcluster.IdentityLookup. It returns nil when no answer
+// came within the cluster's request timeout. For a model that cannot be
+// placed (too_large) or does not exist (not_found) it returns the PID of a
+// local one-shot process that answers the first request sent to it with
+// that error (api.PredictResponse, ModelStats or ReloadResponse), so every
+// caller sees the error its request would have got from a model actor.
+func (l *Lookup) Get(ci *pcluster.ClusterIdentity) *actor.PID {
+	resp, err := l.Resolve(ci.Identity, ci.Kind, false)
+	if err != nil || resp == nil {
+		return nil
+	}
+	if resp.Code != 0 {
+		return l.refusal(ci.Identity, api.ErrorCode(resp.Code), resp.Message)
+	}
+	if resp.Pid == nil {
+		return nil
+	}
+	return actor.NewPID(resp.Pid.Address, resp.Pid.Id)
+}
+
+// Resolve asks identity's directory for its activation; noActivate only
+// asks (Where). It retries, against the new owner after a topology
+// change, until the cluster's request timeout; no single wait lasts
+// longer than FailureDetection.
+func (l *Lookup) Resolve(identity, kind string, noActivate bool) (*wire.LookupResponse, error) {
+	timeout := l.cluster.Config.RequestTimeoutTime
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	backoff := 10 * time.Millisecond
+	var lastErr error
+	for {
+		t := l.topo.Load()
+		owner := t.owner(identity, kind)
+		left := time.Until(deadline)
+		if left <= 0 {
+			if lastErr == nil {
+				lastErr = fmt.Errorf("cluster: lookup %s: %w", identity, actor.ErrTimeout)
+			}
+			return nil, lastErr
+		}
+		if owner == "" {
+			lastErr = fmt.Errorf("cluster: lookup %s: %w", identity, ErrNoMembers)
+			waitChange(t.changed, min(left, l.cfg.FailureDetection), l.stop)
+			continue
+		}
+		wait := min(left, l.cfg.FailureDetection)
+		res, err := l.ask(actor.NewPID(owner, placerName), &wire.LookupRequest{Identity: identity, Kind: kind, NoActivate: noActivate}, wait, t, owner)
+		if err == nil {
+			r, ok := res.(*wire.LookupResponse)
+			switch {
+			case !ok:
+				err = fmt.Errorf("cluster: lookup %s: unexpected answer %T", identity, res)
+			case r.Code == int32(api.ErrorCode_ERROR_CODE_OVERLOADED):
+				err = fmt.Errorf("cluster: lookup %s: %s", identity, r.Message)
+			default:
+				return r, nil
+			}
+		}
+		lastErr = err
+		select {
+		case <-t.changed: // try the new owner at once
+		default:
+			if !sleep(min(backoff, time.Until(deadline)), l.stop) {
+				return nil, lastErr
+			}
+			backoff = min(2*backoff, 500*time.Millisecond)
+		}
+	}
+}
+
+// ask sends msg to pid and waits for the answer at most wait, or until the
+// topology changes without pid's member in it.
+func (l *Lookup) ask(pid *actor.PID, msg any, wait time.Duration, t *topology, member string) (any, error) {
+	f := l.system.Root.RequestFuture(pid, msg, wait)
+	type result struct {
+		v   any
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f.Result()
+		ch <- result{v, err}
+	}()
+	changed := t.changed
+	for {
+		select {
+		case r := <-ch:
+			if _, ok := r.v.(*actor.DeadLetterResponse); ok && r.err == nil {
+				r.err = fmt.Errorf("cluster: %s: %w", member, actor.ErrDeadLetter)
+			}
+			return r.v, r.err
+		case <-changed:
+			nt := l.topo.Load()
+			if member != l.self && !nt.alive(member) {
+				return nil, fmt.Errorf("cluster: member %s left", member)
+			}
+			changed = nt.changed
+		case <-l.stop:
+			return nil, errors.New("cluster: shutting down")
+		}
+	}
+}
+
+func waitChange(ch <-chan struct{}, d time.Duration, stop <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-stop:
+	}
+}
+
+// sleep waits d; false if stop closed first.
+func sleep(d time.Duration, stop <-chan struct{}) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// refusal registers a one-shot local process that answers the first
+// request it gets with code (and stops existing), or disappears after a
+// minute if none comes.
+func (l *Lookup) refusal(identity string, code api.ErrorCode, msg string) *actor.PID {
+	p := &refusal{system: l.system, identity: identity, err: &api.Error{Code: code, Message: msg}}
+	pid, ok := l.system.ProcessRegistry.Add(p, "manta-refusal-"+l.system.ProcessRegistry.NextId())
+	if !ok {
+		return nil
+	}
+	p.pid = pid
+	p.timer = time.AfterFunc(time.Minute, p.remove)
+	return pid
+}
+
+type refusal struct {
+	system   *actor.ActorSystem
+	identity string
+	err      *api.Error
+	pid      *actor.PID
+	timer    *time.Timer
+	once     sync.Once
+}
+
+func (r *refusal) remove() {
+	r.once.Do(func() { r.system.ProcessRegistry.Remove(r.pid) })
+}
+
+func (r *refusal) SendUserMessage(_ *actor.PID, message any) {
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	if sender == nil {
+		return
+	}
+	id := r.identity
+	if i := strings.IndexByte(id, '@'); i >= 0 {
+		id = id[:i]
+	}
+	var out any
+	switch m := msg.(type) {
+	case *api.PredictRequest:
+		out = &api.PredictResponse{RequestId: m.RequestId, ModelId: id, Error: r.err}
+	case *api.ModelStatsRequest:
+		out = &api.ModelStats{ModelId: id, Error: r.err}
+	case *api.ReloadRequest:
+		out = &api.ReloadResponse{ModelId: id, Error: r.err}
+	default:
+		out = &actor.DeadLetterResponse{Target: r.pid}
+	}
+	r.timer.Stop()
+	r.remove()
+	r.system.Root.Send(sender, out)
+}
+
+func (r *refusal) SendSystemMessage(*actor.PID, any) {}
+func (r *refusal) Stop(*actor.PID)                   { r.timer.Stop(); r.remove() }
+
+// Route picks the identity to call for model id: id itself, or one of its
+// replicas id@1..id@k (k from the rebalancer's table) by power of two
+// choices on the requests this process has outstanding on each. Call done
+// when the request ends.
+func (l *Lookup) Route(id string) (identity string, done func()) {
+	k := int(l.replicas.Load().Replicas[id])
+	identity = id
+	if k > 0 {
+		l.rngMu.Lock()
+		a, b := l.rng.IntN(k+1), l.rng.IntN(k)
+		l.rngMu.Unlock()
+		if b >= a {
+			b++
+		}
+		ia, ib := replicaIdentity(id, a), replicaIdentity(id, b)
+		if l.outstanding(ib).Load() < l.outstanding(ia).Load() {
+			ia = ib
+		}
+		identity = ia
+	}
+	c := l.outstanding(identity)
+	c.Add(1)
+	var once sync.Once
+	return identity, func() { once.Do(func() { c.Add(-1) }) }
+}
+
+func (l *Lookup) outstanding(identity string) *atomic.Int64 {
+	if v, ok := l.inflight.Load(identity); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := l.inflight.LoadOrStore(identity, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// Replicas returns the extra replicas of model id in the table this
+// process last saw.
+func (l *Lookup) Replicas(id string) int { return int(l.replicas.Load().Replicas[id]) }
+
+func replicaIdentity(id string, k int) string {
+	if k == 0 {
+		return id
+	}
+	return fmt.Sprintf("%s@%d", id, k)
+}
+
+// baseID is an identity's model id (before any "@").
+func baseID(identity string) string {
+	if i := strings.IndexByte(identity, '@'); i >= 0 {
+		return identity[:i]
+	}
+	return identity
+}
+
+var _ pcluster.IdentityLookup = (*Lookup)(nil)

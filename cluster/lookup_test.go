@@ -1,0 +1,297 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
+
+	"github.com/manta-ml/manta/api"
+)
+
+// fakeSource is a member's Source for tests: a budget, fixed estimates.
+type fakeSource struct {
+	budget int64
+	sizes  map[string]int64 // model id -> estimate; absent: not found
+}
+
+func (s *fakeSource) Load() SourceLoad { return SourceLoad{Budget: s.budget} }
+func (s *fakeSource) Estimate(_ context.Context, id string) (int64, error) {
+	if n, ok := s.sizes[id]; ok {
+		return n, nil
+	}
+	return 0, fmt.Errorf("%w: model %s", api.ErrNotFound, id)
+}
+func (s *fakeSource) Loaded(string) bool { return true }
+
+// registry counts live activations per identity across the test's members.
+type registry struct {
+	mu     sync.Mutex
+	live   map[string]map[string]bool // identity -> member addresses
+	spawns atomic.Int64
+}
+
+func (r *registry) add(identity, addr string, delta bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live == nil {
+		r.live = map[string]map[string]bool{}
+	}
+	if r.live[identity] == nil {
+		r.live[identity] = map[string]bool{}
+	}
+	if delta {
+		r.live[identity][addr] = true
+	} else {
+		delete(r.live[identity], addr)
+	}
+}
+
+func (r *registry) where(identity string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for a := range r.live[identity] {
+		out = append(out, a)
+	}
+	return out
+}
+
+// echo is a stand-in model actor: it answers with where it runs.
+type echo struct {
+	reg      *registry
+	identity string
+	addr     string
+}
+
+func (e *echo) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		e.identity, e.addr = m.Identity.Identity, ctx.ActorSystem().Address()
+		e.reg.spawns.Add(1)
+		e.reg.add(e.identity, e.addr, true)
+	case *api.PredictRequest:
+		ctx.Respond(&api.PredictResponse{RequestId: m.RequestId, ModelId: m.ModelId, ServedBy: e.addr})
+	case *actor.Stopping:
+		e.reg.add(e.identity, e.addr, false)
+	}
+}
+
+type testCluster struct {
+	t       *testing.T
+	agent   *test.InMemAgent
+	reg     *registry
+	members []*Member
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	return &testCluster{t: t, agent: test.NewInMemAgent(), reg: &registry{}}
+}
+
+func (tc *testCluster) start(src Source) *Member {
+	tc.t.Helper()
+	cfg := DefaultConfig()
+	cfg.LocalAgent = tc.agent
+	cfg.Source = src
+	cfg.RequestTimeout = 5 * time.Second
+	cfg.Placement.FailureDetection = 2 * time.Second
+	cfg.Placement.HandOffGrace = time.Second
+	cfg.Placement.Rebalance.Disabled = true
+	kind := pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor { return &echo{reg: tc.reg} }))
+	m, err := Start(context.Background(), cfg, kind)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.members = append(tc.members, m)
+	tc.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = m.Shutdown(ctx, false)
+	})
+	return m
+}
+
+// waitMembers waits until every member sees n members.
+func (tc *testCluster) waitMembers(n int) {
+	tc.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok := true
+		for _, m := range tc.members {
+			if m.lookup == nil || len(m.lookup.topo.Load().byKind[KindModel]) != n {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("members do not see %d members", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition
+	}
+}
+
+func ask(t *testing.T, m *Member, identity string) *api.PredictResponse {
+	t.Helper()
+	pid := m.Cluster.Get(identity, KindModel)
+	if pid == nil {
+		t.Fatalf("%s: no PID", identity)
+	}
+	res, err := m.System.Root.RequestFuture(pid, &api.PredictRequest{ModelId: identity, RequestId: "r"}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatalf("%s: %v", identity, err)
+	}
+	resp, ok := res.(*api.PredictResponse)
+	if !ok {
+		t.Fatalf("%s: answer %T", identity, res)
+	}
+	return resp
+}
+
+func TestLookupOneActivationAndRespectsBudgets(t *testing.T) {
+	sizes := map[string]int64{}
+	for i := 0; i < 40; i++ {
+		sizes[fmt.Sprintf("m%02d", i)] = int64(10 + i%7*10)
+	}
+	sizes["huge"] = 700
+	tc := newTestCluster(t)
+	budgets := []int64{600, 600, 600} // 1550 bytes of models
+	for _, b := range budgets {
+		tc.start(&fakeSource{budget: b, sizes: sizes})
+	}
+	tc.waitMembers(3)
+
+	// Concurrent first lookups of every model from every member.
+	var wg sync.WaitGroup
+	served := make([]map[string]string, len(tc.members))
+	for i, m := range tc.members {
+		served[i] = map[string]string{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range sizes {
+				if id == "huge" {
+					continue
+				}
+				pid := m.Cluster.Get(id, KindModel)
+				if pid == nil {
+					t.Errorf("member %d: %s: no PID", i, id)
+					return
+				}
+				served[i][id] = pid.String()
+			}
+		}()
+	}
+	wg.Wait()
+	for id := range sizes {
+		if id == "huge" {
+			continue
+		}
+		if w := tc.reg.where(id); len(w) != 1 {
+			t.Errorf("%s active on %v, want exactly one member", id, w)
+		}
+		if served[0][id] != served[1][id] || served[1][id] != served[2][id] {
+			t.Errorf("%s: members were given different activations: %s %s %s", id, served[0][id], served[1][id], served[2][id])
+		}
+	}
+	if n := tc.reg.spawns.Load(); n != int64(len(sizes)-1) {
+		t.Errorf("%d activations for %d models", n, len(sizes)-1)
+	}
+	// Within budgets: the activators' books.
+	for _, m := range tc.members {
+		var active int64
+		for _, a := range *m.lookup.local.Load() {
+			active += a.Bytes
+		}
+		if active > 600 {
+			t.Errorf("member %s holds %d bytes of a 600 budget", m.Address(), active)
+		}
+	}
+
+	// too_large names the largest free budget; not_found for no such model.
+	resp := ask(t, tc.members[0], "huge")
+	if resp.Error.Err() == nil || !errors.Is(resp.Error.Err(), api.ErrTooLarge) || !strings.Contains(resp.Error.Message, "largest free") {
+		t.Errorf("huge: %+v, want too_large naming the largest free budget", resp.Error)
+	}
+	resp = ask(t, tc.members[1], "nosuchmodel")
+	if !errors.Is(resp.Error.Err(), api.ErrNotFound) {
+		t.Errorf("nosuchmodel: %+v, want not_found", resp.Error)
+	}
+	if tc.reg.where("huge") != nil || tc.reg.where("nosuchmodel") != nil {
+		t.Error("refused models were activated")
+	}
+	resp = ask(t, tc.members[2], "m01")
+	if resp.Error != nil || resp.ServedBy == "" {
+		t.Errorf("m01: %+v", resp)
+	}
+}
+
+func TestLookupJoinKeepsAndLeaveMoves(t *testing.T) {
+	sizes := map[string]int64{}
+	for i := 0; i < 30; i++ {
+		sizes[fmt.Sprintf("m%02d", i)] = 10
+	}
+	tc := newTestCluster(t)
+	a := tc.start(&fakeSource{budget: 1000, sizes: sizes})
+	b := tc.start(&fakeSource{budget: 1000, sizes: sizes})
+	tc.waitMembers(2)
+	before := map[string]string{}
+	for id := range sizes {
+		before[id] = ask(t, a, id).ServedBy
+	}
+	spawns := tc.reg.spawns.Load()
+
+	// A member joins: nothing stops, nothing moves, every lookup still
+	// finds the same activation (the new owners learnt it at hand-off).
+	c := tc.start(&fakeSource{budget: 1000, sizes: sizes})
+	tc.waitMembers(3)
+	for id := range sizes {
+		c.Cluster.PidCache.Remove(id, KindModel)
+		if got := ask(t, c, id).ServedBy; got != before[id] {
+			t.Errorf("%s served by %s after the join, was %s", id, got, before[id])
+		}
+	}
+	if n := tc.reg.spawns.Load(); n != spawns {
+		t.Errorf("%d activations after the join, want %d (none)", n, spawns)
+	}
+
+	// A member leaves: its models come back on the others, once each.
+	var gone []string
+	for id, at := range before {
+		if at == b.Address() {
+			gone = append(gone, id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	tc.members = []*Member{a, c}
+	tc.agent.DeregisterService(b.System.ID)
+	tc.waitMembers(2)
+	for id := range sizes {
+		a.Cluster.PidCache.Remove(id, KindModel)
+		got := ask(t, a, id).ServedBy
+		if got == b.Address() {
+			t.Errorf("%s still served by the member that left", id)
+		}
+	}
+	for id := range sizes {
+		if w := tc.reg.where(id); len(w) != 1 {
+			t.Errorf("%s active on %v after the leave", id, w)
+		}
+	}
+	if len(gone) == 0 {
+		t.Log("the member that left hosted nothing (placement put everything elsewhere)")
+	}
+}

@@ -1,0 +1,864 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster/internal/wire"
+	"github.com/manta-ml/manta/cluster/placement"
+)
+
+// Messages the placement actor sends itself (never cross a process).
+type (
+	topologyChanged struct {
+		t    *topology
+		left []*pcluster.Member
+	}
+	estimated struct {
+		identity string
+		attempt  int
+		bytes    int64
+		err      error
+	}
+	activated struct {
+		identity string
+		attempt  int
+		target   string
+		resp     *wire.ActivateResponse
+		err      error
+	}
+	moved struct {
+		identity string
+		attempt  int
+		target   string
+		resp     *wire.ActivateResponse
+		err      error
+		reply    *actor.PID
+	}
+	warmed struct {
+		identity string
+		pid      *actor.PID
+		err      error
+	}
+	placerTick struct{}
+)
+
+// dirEntry is what a directory knows of one identity.
+type dirEntry struct {
+	identity, kind string
+	pid            *actor.PID // nil while activating
+	member         string     // address of the activation
+	memberID       string
+	bytes          int64
+	since          int64 // unix ms, on the hosting member
+
+	activating bool
+	attempt    int // bumped by every (re)placement; stale results are recognised
+	waiters    []*actor.PID
+	tried      map[string]bool
+	moving     bool
+	moveTo     string
+}
+
+// localAct is one activation spawned on this member.
+type localAct struct {
+	identity, kind string
+	pid            *actor.PID
+	bytes          int64
+	since          int64
+	// warm requests wait for the model to load (a move)
+	warmWaiters []*actor.PID
+	cancelWarm  context.CancelFunc
+}
+
+type heldLookup struct {
+	req    *wire.LookupRequest
+	sender *actor.PID
+}
+
+// placer is a member's placement actor: the directory of the identities
+// this member owns (rendezvous) and the activator of the activations placed
+// on it. All its state is its own: it runs on one goroutine at a time.
+type placer struct {
+	l    *Lookup
+	self *actor.PID
+	rng  *rand.Rand
+
+	topo *topology
+	// directory
+	dir       map[string]*dirEntry
+	held      []heldLookup
+	announced map[uint64]map[string]bool // topology hash -> addresses that re-announced
+	syncHash  uint64
+	syncUntil time.Time
+	suspects  map[string]time.Time // members that did not answer, until
+	recent    map[string][]recentPlacement
+	estimates map[string]cachedEstimate
+	pendingMoves []pendingMove
+	// activator
+	local  map[string]*localAct
+	byPID  map[string]string // pid id -> identity
+	ticker *time.Ticker
+}
+
+type recentPlacement struct {
+	bytes int64
+	at    time.Time
+}
+
+type cachedEstimate struct {
+	bytes int64
+	at    time.Time
+}
+
+func newPlacer(l *Lookup) *placer {
+	return &placer{
+		l:         l,
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
+		topo:      newTopology(nil),
+		dir:       map[string]*dirEntry{},
+		announced: map[uint64]map[string]bool{},
+		suspects:  map[string]time.Time{},
+		recent:    map[string][]recentPlacement{},
+		estimates: map[string]cachedEstimate{},
+		local:     map[string]*localAct{},
+		byPID:     map[string]string{},
+	}
+}
+
+func (p *placer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		p.self = ctx.Self()
+		p.ticker = time.NewTicker(250 * time.Millisecond)
+		self, sys, tick := p.self, ctx.ActorSystem(), p.ticker
+		go func() {
+			for range tick.C {
+				sys.Root.Send(self, &placerTick{})
+			}
+		}()
+	case *actor.Stopping:
+		if p.ticker != nil {
+			p.ticker.Stop()
+		}
+		for _, la := range p.local {
+			if la.cancelWarm != nil {
+				la.cancelWarm()
+			}
+		}
+	// directory
+	case *wire.LookupRequest:
+		p.onLookup(ctx, m, ctx.Sender())
+	case *estimated:
+		p.onEstimated(ctx, m)
+	case *activated:
+		p.onActivated(ctx, m)
+	case *wire.Announce:
+		p.onAnnounce(ctx, m)
+	case *wire.Terminated:
+		p.onDirTerminated(m)
+	case *wire.MoveRequest:
+		p.onMove(ctx, m)
+	case *moved:
+		p.onMoved(ctx, m)
+	case *wire.ReplicasRequest:
+		ctx.Respond(p.l.replicas.Load())
+	case *wire.LoadsRequest:
+		ctx.Respond(p.l.loadsResponse())
+	// activator
+	case *wire.ActivateRequest:
+		p.onActivate(ctx, m)
+	case *warmed:
+		p.onWarmed(ctx, m)
+	case *actor.Terminated:
+		p.onChildTerminated(ctx, m.Who)
+	case *wire.Stop:
+		p.onStop(ctx, m)
+	// both
+	case *topologyChanged:
+		p.onTopology(ctx, m)
+	case *placerTick:
+		p.onTick(ctx)
+	}
+}
+
+func pidOf(p *wire.Pid) *actor.PID {
+	if p == nil {
+		return nil
+	}
+	return actor.NewPID(p.Address, p.Id)
+}
+
+func wirePID(p *actor.PID) *wire.Pid {
+	if p == nil {
+		return nil
+	}
+	return &wire.Pid{Address: p.Address, Id: p.Id}
+}
+
+func placerAt(addr string) *actor.PID { return actor.NewPID(addr, placerName) }
+
+// ---- directory ----
+
+func (p *placer) owns(identity, kind string) bool {
+	return p.topo.owner(identity, kind) == p.l.self
+}
+
+// synced reports whether first activations may proceed: every member has
+// re-announced its activations since the last topology change, or the
+// hand-off grace has passed.
+func (p *placer) synced() bool {
+	if time.Now().After(p.syncUntil) {
+		return true
+	}
+	got := p.announced[p.topo.hash]
+	for addr, m := range p.topo.members {
+		if len(m.Kinds) > 0 && !got[addr] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *placer) answer(ctx actor.Context, to *actor.PID, e *dirEntry) {
+	if to == nil {
+		return
+	}
+	ctx.Send(to, &wire.LookupResponse{Pid: wirePID(e.pid), Replicas: int32(p.l.Replicas(baseID(e.identity))), Member: e.memberID})
+}
+
+func (p *placer) fail(ctx actor.Context, e *dirEntry, code api.ErrorCode, msg string) {
+	for _, w := range e.waiters {
+		ctx.Send(w, &wire.LookupResponse{Code: int32(code), Message: msg})
+	}
+	e.waiters = nil
+	if p.dir[e.identity] == e {
+		delete(p.dir, e.identity)
+	}
+}
+
+func (p *placer) onLookup(ctx actor.Context, req *wire.LookupRequest, sender *actor.PID) {
+	p.l.count(func(s *Stats) { s.Lookups++ })
+	e := p.dir[req.Identity]
+	if e != nil && e.pid != nil && (p.topo.alive(e.member) || e.member == p.l.self) {
+		p.answer(ctx, sender, e)
+		return
+	}
+	if req.NoActivate {
+		ctx.Send(sender, &wire.LookupResponse{})
+		return
+	}
+	if e != nil && e.activating {
+		e.waiters = append(e.waiters, sender)
+		return
+	}
+	if !p.synced() {
+		p.held = append(p.held, heldLookup{req: req, sender: sender})
+		return
+	}
+	e = &dirEntry{identity: req.Identity, kind: req.Kind, activating: true, waiters: []*actor.PID{sender}, tried: map[string]bool{}}
+	p.dir[req.Identity] = e
+	p.estimate(ctx, e)
+}
+
+// estimate finds e's memory estimate (cached for a minute) off the actor.
+func (p *placer) estimate(ctx actor.Context, e *dirEntry) {
+	e.attempt++
+	if e.kind != KindModel || p.l.source == nil {
+		p.place(ctx, e)
+		return
+	}
+	id := baseID(e.identity)
+	if c, ok := p.estimates[id]; ok && time.Since(c.at) < time.Minute {
+		e.bytes = c.bytes
+		p.place(ctx, e)
+		return
+	}
+	self, sys, src, attempt, identity, wait := p.self, ctx.ActorSystem(), p.l.source, e.attempt, e.identity, p.l.cfg.FailureDetection
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		n, err := src.Estimate(c, id)
+		sys.Root.Send(self, &estimated{identity: identity, attempt: attempt, bytes: n, err: err})
+	}()
+}
+
+func (p *placer) onEstimated(ctx actor.Context, m *estimated) {
+	e := p.dir[m.identity]
+	if e == nil || !e.activating || e.attempt != m.attempt {
+		return
+	}
+	if m.err != nil {
+		if errors.Is(m.err, api.ErrNotFound) {
+			p.fail(ctx, e, api.ErrorCode_ERROR_CODE_NOT_FOUND, m.err.Error())
+			return
+		}
+		// Size unknown (a store hiccup): place by the other figures; the
+		// model actor reports what it finds.
+		p.l.logger.Debug("placement: estimate", slog.String("identity", m.identity), slog.Any("error", m.err))
+	} else {
+		e.bytes = m.bytes
+		p.estimates[baseID(m.identity)] = cachedEstimate{bytes: m.bytes, at: time.Now()}
+	}
+	p.place(ctx, e)
+}
+
+// view is the members as placement sees them: gossiped loads, plus what
+// this directory placed since the last gossip round, without suspects
+// and the members in skip.
+func (p *placer) view(kind string, skip map[string]bool) []placement.Member {
+	lv := p.l.loads.Load()
+	var out []placement.Member
+	now := time.Now()
+	for _, addr := range p.topo.byKind[kind] {
+		if skip[addr] {
+			continue
+		}
+		if until, ok := p.suspects[addr]; ok && now.Before(until) {
+			continue
+		}
+		m := placement.Member{ID: addr, Budget: unlimited}
+		var at time.Time
+		if lv != nil {
+			if ld, ok := lv.byAddr[addr]; ok {
+				if ld.Budget > 0 {
+					m.Budget = ld.Budget
+				}
+				m.Active = max(ld.Active, ld.Pinned)
+				m.Models = len(ld.Hosted)
+				m.Rate = ld.Rate
+				at = time.UnixMilli(ld.AtUnixMs)
+			}
+		}
+		for _, r := range p.recent[addr] {
+			if r.at.After(at) {
+				m.Active += r.bytes
+				m.Models++
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// unlimited is the budget of a member that reports none.
+const unlimited = int64(1) << 60
+
+func (p *placer) place(ctx actor.Context, e *dirEntry) {
+	members := p.view(e.kind, e.tried)
+	x := placement.Model{Identity: e.identity, Bytes: e.bytes, Cold: true}
+	lv := p.l.loads.Load()
+	if lv != nil {
+		if r, ok := lv.rates[e.identity]; ok {
+			x.Rate, x.Cold = r, false
+		}
+		x.Avoid = lv.replicaHosts(e.identity)
+	}
+	if len(members) == 0 && len(e.tried) > 0 {
+		// Every member was tried once: try the answering ones afresh.
+		e.tried = map[string]bool{}
+		members = p.view(e.kind, nil)
+	}
+	i, err := placement.Choose(members, x, p.l.cfg.Weights, p.l.cfg.Sample, p.rng)
+	if err != nil {
+		var nr *placement.NoRoomError
+		if errors.As(err, &nr) && nr.Member != "" {
+			p.l.count(func(s *Stats) { s.TooLarge++ })
+			p.fail(ctx, e, api.ErrorCode_ERROR_CODE_TOO_LARGE, fmt.Sprintf(
+				"model %s needs %d bytes; the largest free model memory in the cluster is %d bytes (member %s)",
+				baseID(e.identity), nr.Need, nr.Largest, nr.Member))
+			return
+		}
+		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED, fmt.Sprintf("no member can host %s now", e.identity))
+		return
+	}
+	target := members[i].ID
+	p.recent[target] = append(p.recent[target], recentPlacement{bytes: e.bytes, at: time.Now()})
+	e.tried[target] = true
+	p.activateOn(ctx, e, target, false)
+}
+
+// activateOn asks target's activator to spawn e (off the actor goroutine,
+// waiting at most FailureDetection, or LoadTimeout for a warm move).
+func (p *placer) activateOn(ctx actor.Context, e *dirEntry, target string, warm bool) {
+	req := &wire.ActivateRequest{Identity: e.identity, Kind: e.kind, Bytes: e.bytes, Warm: warm}
+	wait := p.l.cfg.FailureDetection
+	if warm {
+		wait = p.l.cfg.LoadTimeout
+	}
+	self, sys, attempt, identity, l := p.self, ctx.ActorSystem(), e.attempt, e.identity, p.l
+	go func() {
+		res, err := l.ask(placerAt(target), req, wait, l.topo.Load(), target)
+		resp, _ := res.(*wire.ActivateResponse)
+		if err == nil && resp == nil {
+			err = fmt.Errorf("activator %s: unexpected answer %T", target, res)
+		}
+		if warm {
+			sys.Root.Send(self, &moved{identity: identity, attempt: attempt, target: target, resp: resp, err: err})
+			return
+		}
+		sys.Root.Send(self, &activated{identity: identity, attempt: attempt, target: target, resp: resp, err: err})
+	}()
+}
+
+func (p *placer) onActivated(ctx actor.Context, m *activated) {
+	e := p.dir[m.identity]
+	ok := m.err == nil && !m.resp.Refused && m.resp.Pid != nil
+	if e == nil || !e.activating || e.attempt != m.attempt {
+		// Stale: the entry was settled another way meanwhile.
+		if ok {
+			pid := pidOf(m.resp.Pid)
+			switch {
+			case e == nil && p.owns(m.identity, KindModel) || e == nil && p.topo.owner(m.identity, KindModel) == "":
+				p.dir[m.identity] = &dirEntry{identity: m.identity, kind: KindModel, pid: pid, member: m.target,
+					memberID: p.memberID(m.target), since: m.resp.SinceUnixMs}
+			case e != nil && e.pid != nil && !e.pid.Equal(pid):
+				p.stopDuplicate(ctx, m.identity, pid, "a newer activation lost to an existing one")
+			}
+		}
+		return
+	}
+	switch {
+	case m.err != nil:
+		p.l.logger.Debug("placement: activator did not answer", slog.String("member", m.target), slog.Any("error", m.err))
+		p.suspects[m.target] = time.Now().Add(2 * p.l.cfg.FailureDetection)
+		p.estimateRetry(ctx, e)
+	case m.resp.Refused:
+		p.l.count(func(s *Stats) { s.Refused++ })
+		p.estimateRetry(ctx, e)
+	default:
+		e.pid, e.member, e.memberID = pidOf(m.resp.Pid), m.target, p.memberID(m.target)
+		e.since, e.activating, e.tried = m.resp.SinceUnixMs, false, nil
+		p.l.count(func(s *Stats) { s.Placed++ })
+		for _, w := range e.waiters {
+			p.answer(ctx, w, e)
+		}
+		e.waiters = nil
+		if !p.owns(e.identity, e.kind) && p.topo.owner(e.identity, e.kind) != "" {
+			delete(p.dir, e.identity) // answered; the owner hears from the activator
+		}
+	}
+}
+
+// estimateRetry places e again (the estimate is cached) unless every
+// member has been tried.
+func (p *placer) estimateRetry(ctx actor.Context, e *dirEntry) {
+	if len(p.view(e.kind, e.tried)) == 0 {
+		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED,
+			fmt.Sprintf("no member could activate %s (all refused or did not answer)", e.identity))
+		return
+	}
+	e.attempt++
+	p.place(ctx, e)
+}
+
+func (p *placer) memberID(addr string) string {
+	if m, ok := p.topo.members[addr]; ok {
+		return m.Id
+	}
+	return ""
+}
+
+func (p *placer) stopDuplicate(ctx actor.Context, identity string, pid *actor.PID, why string) {
+	p.l.count(func(s *Stats) { s.Duplicates++ })
+	p.l.logger.Info("placement: stopping duplicate activation", slog.String("identity", identity), slog.String("pid", pid.String()), slog.String("reason", why))
+	ctx.Send(placerAt(pid.Address), &wire.Stop{Identity: identity, Pid: wirePID(pid), Reason: why})
+}
+
+// older reports whether activation a should be kept over b: the older
+// one (it is more likely loaded), then the lower address and id.
+func older(aSince int64, a *actor.PID, bSince int64, b *actor.PID) bool {
+	if aSince != bSince && aSince != 0 && bSince != 0 {
+		return aSince < bSince
+	}
+	if a.Address != b.Address {
+		return a.Address < b.Address
+	}
+	return a.Id < b.Id
+}
+
+func (p *placer) onAnnounce(ctx actor.Context, a *wire.Announce) {
+	if a.Complete {
+		got := p.announced[a.Topology]
+		if got == nil {
+			got = map[string]bool{}
+			p.announced[a.Topology] = got
+		}
+		got[a.From] = true
+	}
+	for _, act := range a.Activations {
+		p.adopt(ctx, act)
+	}
+	p.releaseHeld(ctx)
+}
+
+// adopt records an announced activation, resolving a duplicate.
+func (p *placer) adopt(ctx actor.Context, act *wire.Activation) {
+	pid := pidOf(act.Pid)
+	if pid == nil || !p.topo.alive(pid.Address) && pid.Address != p.l.self {
+		return
+	}
+	e := p.dir[act.Identity]
+	switch {
+	case e == nil:
+		p.dir[act.Identity] = &dirEntry{identity: act.Identity, kind: KindModel, pid: pid, member: pid.Address,
+			memberID: act.Member, bytes: act.Bytes, since: act.SinceUnixMs}
+		p.l.count(func(s *Stats) { s.Adopted++ })
+	case e.pid == nil:
+		// Activating here while another member already hosts it: take
+		// that one; the activation in flight is stopped when it lands.
+		e.pid, e.member, e.memberID, e.bytes, e.since = pid, pid.Address, act.Member, act.Bytes, act.SinceUnixMs
+		e.activating, e.tried = false, nil
+		e.attempt++
+		for _, w := range e.waiters {
+			p.answer(ctx, w, e)
+		}
+		e.waiters = nil
+		p.l.count(func(s *Stats) { s.Adopted++ })
+	case e.pid.Equal(pid):
+		e.bytes, e.since = act.Bytes, act.SinceUnixMs
+	default:
+		if older(e.since, e.pid, act.SinceUnixMs, pid) {
+			p.stopDuplicate(ctx, act.Identity, pid, "duplicate found at hand-off")
+			return
+		}
+		p.stopDuplicate(ctx, act.Identity, e.pid, "duplicate found at hand-off")
+		e.pid, e.member, e.memberID, e.bytes, e.since = pid, pid.Address, act.Member, act.Bytes, act.SinceUnixMs
+		if e.moving {
+			e.moving = false
+			e.attempt++
+		}
+	}
+}
+
+func (p *placer) releaseHeld(ctx actor.Context) {
+	if len(p.held) == 0 || !p.synced() {
+		return
+	}
+	held := p.held
+	p.held = nil
+	for _, h := range held {
+		p.onLookup(ctx, h.req, h.sender)
+	}
+}
+
+func (p *placer) onDirTerminated(m *wire.Terminated) {
+	e := p.dir[m.Identity]
+	if e != nil && e.pid != nil && e.pid.Equal(pidOf(m.Pid)) && !e.activating {
+		delete(p.dir, m.Identity)
+	}
+}
+
+// onMove is a rebalancer's move: activate on m.To and wait for the load,
+// switch the entry, then stop the old activation.
+func (p *placer) onMove(ctx actor.Context, m *wire.MoveRequest) {
+	e := p.dir[m.Identity]
+	switch {
+	case e == nil || e.pid == nil:
+		ctx.Respond(&wire.MoveResponse{Message: "not active"})
+		return
+	case e.moving:
+		ctx.Respond(&wire.MoveResponse{Message: "moving already"})
+		return
+	case e.member == m.To:
+		ctx.Respond(&wire.MoveResponse{Ok: true, Pid: wirePID(e.pid)})
+		return
+	case !p.topo.alive(m.To):
+		ctx.Respond(&wire.MoveResponse{Message: "target is not a member"})
+		return
+	}
+	e.moving, e.moveTo = true, m.To
+	e.attempt++
+	p.pendingMoves = append(p.pendingMoves, pendingMove{identity: m.Identity, attempt: e.attempt, reply: ctx.Sender()})
+	p.activateOn(ctx, e, m.To, true)
+}
+
+func (p *placer) onMoved(ctx actor.Context, m *moved) {
+	var reply *actor.PID
+	for i, pm := range p.pendingMoves {
+		if pm.identity == m.identity && pm.attempt == m.attempt {
+			reply = pm.reply
+			p.pendingMoves = append(p.pendingMoves[:i], p.pendingMoves[i+1:]...)
+			break
+		}
+	}
+	respond := func(r *wire.MoveResponse) {
+		if reply != nil {
+			ctx.Send(reply, r)
+		}
+	}
+	e := p.dir[m.identity]
+	ok := m.err == nil && m.resp != nil && !m.resp.Refused && m.resp.Pid != nil
+	if e == nil || !e.moving || e.attempt != m.attempt {
+		if ok && (e == nil || e.pid == nil || !e.pid.Equal(pidOf(m.resp.Pid))) {
+			p.stopDuplicate(ctx, m.identity, pidOf(m.resp.Pid), "move overtaken")
+		}
+		p.l.count(func(s *Stats) { s.MoveFailures++ })
+		respond(&wire.MoveResponse{Message: "move overtaken"})
+		return
+	}
+	e.moving, e.moveTo = false, ""
+	if !ok {
+		msg := "refused"
+		if m.err != nil {
+			msg = m.err.Error()
+		} else if m.resp.Message != "" {
+			msg = m.resp.Message
+		}
+		p.l.count(func(s *Stats) { s.MoveFailures++ })
+		respond(&wire.MoveResponse{Message: msg})
+		return
+	}
+	old := e.pid
+	e.pid, e.member, e.memberID, e.since = pidOf(m.resp.Pid), m.target, p.memberID(m.target), m.resp.SinceUnixMs
+	ctx.Send(placerAt(old.Address), &wire.Stop{Identity: m.identity, Pid: wirePID(old), Reason: "moved to " + m.target})
+	p.l.count(func(s *Stats) { s.Moves++ })
+	p.l.logger.Info("placement: moved", slog.String("identity", m.identity), slog.String("from", old.Address), slog.String("to", m.target))
+	respond(&wire.MoveResponse{Ok: true, Pid: m.resp.Pid})
+}
+
+type pendingMove struct {
+	identity string
+	attempt  int
+	reply    *actor.PID
+}
+
+// ---- activator ----
+
+func (p *placer) committed() int64 {
+	var n int64
+	for _, la := range p.local {
+		n += la.bytes
+	}
+	return n
+}
+
+func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
+	sender := ctx.Sender()
+	if la := p.local[req.Identity]; la != nil {
+		if req.Warm && p.l.source != nil && !p.l.source.Loaded(baseID(req.Identity)) {
+			la.warmWaiters = append(la.warmWaiters, sender)
+			return
+		}
+		ctx.Respond(&wire.ActivateResponse{Pid: wirePID(la.pid), SinceUnixMs: la.since})
+		return
+	}
+	if src := p.l.source; src != nil && req.Bytes > 0 {
+		ld := src.Load()
+		if ld.Budget > 0 {
+			room := ld.Budget - max(p.committed(), ld.Pinned)
+			if req.Bytes > room {
+				ctx.Respond(&wire.ActivateResponse{Refused: true, Room: room,
+					Message: fmt.Sprintf("%s needs %d bytes, %d free", req.Identity, req.Bytes, room)})
+				return
+			}
+		}
+	}
+	kind, ok := p.l.cluster.TryGetClusterKind(req.Kind)
+	if !ok {
+		ctx.Respond(&wire.ActivateResponse{Refused: true, Message: "kind " + req.Kind + " is not hosted here"})
+		return
+	}
+	ci := pcluster.NewClusterIdentity(req.Identity, req.Kind)
+	pid, err := ctx.SpawnNamed(pcluster.WithClusterIdentity(kind.Props, ci), req.Identity+ctx.ActorSystem().ProcessRegistry.NextId())
+	if err != nil {
+		ctx.Respond(&wire.ActivateResponse{Refused: true, Message: err.Error()})
+		return
+	}
+	kind.Inc()
+	la := &localAct{identity: req.Identity, kind: req.Kind, pid: pid, bytes: req.Bytes, since: time.Now().UnixMilli()}
+	p.local[req.Identity] = la
+	p.byPID[pid.Id] = req.Identity
+	p.publishLocal()
+	p.l.count(func(s *Stats) { s.Activated++ })
+	// The directory that asked may not be the owner (views differ during
+	// a topology change): tell the owner too, so it finds a duplicate.
+	if owner := p.topo.owner(req.Identity, req.Kind); owner != "" && sender != nil && owner != sender.Address {
+		ctx.Send(placerAt(owner), &wire.Announce{Topology: p.topo.hash, From: p.l.self,
+			Activations: []*wire.Activation{p.activation(la)}})
+	}
+	if req.Warm && p.l.source != nil {
+		la.warmWaiters = append(la.warmWaiters, sender)
+		p.watchWarm(ctx, la)
+		return
+	}
+	ctx.Respond(&wire.ActivateResponse{Pid: wirePID(pid), SinceUnixMs: la.since})
+}
+
+// watchWarm polls the cache until la's model is loaded (a model actor
+// loads on activation), then answers the warm waiters.
+func (p *placer) watchWarm(ctx actor.Context, la *localAct) {
+	c, cancel := context.WithTimeout(context.Background(), p.l.cfg.LoadTimeout)
+	la.cancelWarm = cancel
+	self, sys, src, id, identity, pid := p.self, ctx.ActorSystem(), p.l.source, baseID(la.identity), la.identity, la.pid
+	go func() {
+		defer cancel()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for !src.Loaded(id) {
+			select {
+			case <-c.Done():
+				sys.Root.Send(self, &warmed{identity: identity, pid: pid, err: fmt.Errorf("%s did not load: %w", identity, c.Err())})
+				return
+			case <-t.C:
+			}
+		}
+		sys.Root.Send(self, &warmed{identity: identity, pid: pid})
+	}()
+}
+
+func (p *placer) onWarmed(ctx actor.Context, m *warmed) {
+	la := p.local[m.identity]
+	if la == nil || !la.pid.Equal(m.pid) {
+		return
+	}
+	la.cancelWarm = nil
+	for _, w := range la.warmWaiters {
+		if m.err != nil {
+			ctx.Send(w, &wire.ActivateResponse{Refused: true, Message: m.err.Error()})
+		} else {
+			ctx.Send(w, &wire.ActivateResponse{Pid: wirePID(la.pid), SinceUnixMs: la.since})
+		}
+	}
+	la.warmWaiters = nil
+}
+
+func (p *placer) activation(la *localAct) *wire.Activation {
+	return &wire.Activation{Identity: la.identity, Pid: wirePID(la.pid), Bytes: la.bytes, SinceUnixMs: la.since,
+		Member: p.l.system.ID}
+}
+
+// publishLocal stores a snapshot of the local activations for gossip.
+func (p *placer) publishLocal() {
+	acts := make([]*wire.Activation, 0, len(p.local))
+	for _, la := range p.local {
+		acts = append(acts, p.activation(la))
+	}
+	sort.Slice(acts, func(i, j int) bool { return acts[i].Identity < acts[j].Identity })
+	p.l.local.Store(&acts)
+}
+
+func (p *placer) onChildTerminated(ctx actor.Context, who *actor.PID) {
+	identity, ok := p.byPID[who.Id]
+	if !ok {
+		return
+	}
+	delete(p.byPID, who.Id)
+	la := p.local[identity]
+	if la == nil || !la.pid.Equal(who) {
+		return
+	}
+	delete(p.local, identity)
+	if la.cancelWarm != nil {
+		la.cancelWarm()
+	}
+	for _, w := range la.warmWaiters {
+		ctx.Send(w, &wire.ActivateResponse{Refused: true, Message: identity + " stopped before it loaded"})
+	}
+	if k, ok := p.l.cluster.TryGetClusterKind(la.kind); ok {
+		k.Dec()
+	}
+	p.l.cluster.PidCache.RemoveByValue(identity, la.kind, who)
+	p.publishLocal()
+	if owner := p.topo.owner(identity, la.kind); owner != "" {
+		ctx.Send(placerAt(owner), &wire.Terminated{Identity: identity, Pid: wirePID(who)})
+	}
+}
+
+func (p *placer) onStop(ctx actor.Context, m *wire.Stop) {
+	la := p.local[m.Identity]
+	if la == nil || !la.pid.Equal(pidOf(m.Pid)) {
+		return
+	}
+	p.l.logger.Info("placement: stopping activation", slog.String("identity", m.Identity), slog.String("reason", m.Reason))
+	ctx.Poison(la.pid)
+}
+
+// ---- both ----
+
+func (p *placer) onTopology(ctx actor.Context, m *topologyChanged) {
+	old := p.topo
+	p.topo = m.t
+	if m.t.hash != old.hash {
+		p.syncHash = m.t.hash
+		p.syncUntil = time.Now().Add(p.l.cfg.HandOffGrace)
+	}
+	// Directory: entries on members that left are gone; entries this
+	// member no longer owns move to their new owners, who learn them from
+	// the activators' re-announcements.
+	for id, e := range p.dir {
+		switch {
+		case e.activating:
+			continue // settles in onActivated (the ask aborts if its target left)
+		case e.moving && !m.t.alive(e.moveTo):
+			e.moving, e.moveTo = false, ""
+			e.attempt++
+		}
+		if e.pid != nil && !m.t.alive(e.member) && e.member != p.l.self {
+			delete(p.dir, id)
+			continue
+		}
+		if !p.owns(id, e.kind) && !e.moving {
+			delete(p.dir, id)
+		}
+	}
+	for addr := range p.suspects {
+		if !m.t.alive(addr) {
+			delete(p.suspects, addr)
+		}
+	}
+	// Activator: re-announce every live activation to its owner, and
+	// tell every member that this is all (complete), so a new owner knows
+	// when it has heard from everyone.
+	byOwner := map[string][]*wire.Activation{}
+	for _, la := range p.local {
+		if o := m.t.owner(la.identity, la.kind); o != "" {
+			byOwner[o] = append(byOwner[o], p.activation(la))
+		}
+	}
+	for addr, mem := range m.t.members {
+		if len(mem.Kinds) == 0 {
+			continue
+		}
+		ctx.Send(placerAt(addr), &wire.Announce{Topology: m.t.hash, From: p.l.self, Activations: byOwner[addr], Complete: true})
+	}
+	for h := range p.announced {
+		if h != m.t.hash && h != old.hash {
+			delete(p.announced, h)
+		}
+	}
+	p.releaseHeld(ctx)
+}
+
+func (p *placer) onTick(ctx actor.Context) {
+	now := time.Now()
+	for addr, until := range p.suspects {
+		if now.After(until) {
+			delete(p.suspects, addr)
+		}
+	}
+	horizon := now.Add(-10 * time.Second)
+	for addr, rs := range p.recent {
+		keep := rs[:0]
+		for _, r := range rs {
+			if r.at.After(horizon) {
+				keep = append(keep, r)
+			}
+		}
+		if len(keep) == 0 {
+			delete(p.recent, addr)
+		} else {
+			p.recent[addr] = keep
+		}
+	}
+	p.releaseHeld(ctx)
+}

@@ -1,0 +1,246 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/manta-ml/manta/cluster/internal/wire"
+	"github.com/manta-ml/manta/cluster/placement"
+)
+
+// rebalancer runs on the leader (the member with the lowest id): every
+// cycle it adjusts hot-model replicas, then plans at most K moves from
+// the gossiped loads (placement.Planner: hysteresis, cool-down) and asks
+// each move's directory to carry it out (make-before-break).
+type rebalancer struct {
+	l       *Lookup
+	planner *placement.Planner
+	leading bool
+	table   map[string]int32 // model id -> extra replicas
+	// replicas dropped from the table, stopped once callers have seen the
+	// smaller table
+	retiring map[string]time.Time
+	busy     atomic.Bool
+	wg       sync.WaitGroup
+}
+
+func newRebalancer(l *Lookup) *rebalancer {
+	return &rebalancer{l: l, planner: placement.NewPlanner(l.cfg.Rebalance.Plan), retiring: map[string]time.Time{}}
+}
+
+// replicaIndex parses "id@k"; 0 for a primary.
+func replicaIndex(identity string) int {
+	i := strings.IndexByte(identity, '@')
+	if i < 0 {
+		return 0
+	}
+	k, err := strconv.Atoi(identity[i+1:])
+	if err != nil {
+		return 0
+	}
+	return k
+}
+
+func (rb *rebalancer) cycle() {
+	l := rb.l
+	v := l.loads.Load()
+	if v == nil || time.Since(v.at) > 3*l.cfg.LoadInterval+time.Second {
+		return
+	}
+	if rb.busy.Load() {
+		return // the last cycle's moves are still running
+	}
+	if !rb.leading {
+		// A new leader recovers the table from the activations it sees.
+		rb.leading = true
+		rb.planner = placement.NewPlanner(l.cfg.Rebalance.Plan)
+		rb.table = map[string]int32{}
+		for identity := range v.where {
+			if k := replicaIndex(identity); k > 0 && int32(k) > rb.table[baseID(identity)] {
+				rb.table[baseID(identity)] = int32(k)
+			}
+		}
+		l.publishReplicas(copyTable(rb.table))
+	}
+	rb.retire()
+	if l.cfg.Rebalance.HotRate > 0 {
+		rb.adjustReplicas(v)
+	}
+	rb.plan(v)
+}
+
+func copyTable(t map[string]int32) map[string]int32 {
+	out := make(map[string]int32, len(t))
+	for k, v := range t {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// adjustReplicas gives a model whose total rate exceeds HotRate per
+// activation more replicas (up to MaxReplicas), and takes one away when
+// the remaining activations would serve under 60% of HotRate each.
+func (rb *rebalancer) adjustReplicas(v *loadView) {
+	l := rb.l
+	hot, maxK := l.cfg.Rebalance.HotRate, int32(l.cfg.Rebalance.MaxReplicas)
+	rates := map[string]float64{}
+	for identity, r := range v.rates {
+		rates[baseID(identity)] += r
+	}
+	for id := range rb.table {
+		if _, ok := rates[id]; !ok {
+			rates[id] = 0
+		}
+	}
+	ids := make([]string, 0, len(rates))
+	for id := range rates {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	changed := false
+	var grow []string
+	for _, id := range ids {
+		r, k := rates[id], rb.table[id]
+		want := min(max(int32(math.Ceil(r/hot))-1, 0), maxK)
+		switch {
+		case want > k:
+			for j := k + 1; j <= want; j++ {
+				grow = append(grow, replicaIdentity(id, int(j)))
+			}
+			rb.table[id] = want
+			changed = true
+			l.logger.Info("placement: adding replicas", slog.String("model", id), slog.Float64("rate", r), slog.Int("replicas", int(want)))
+		case k > 0 && r < 0.6*hot*float64(k):
+			rb.table[id] = k - 1
+			if k-1 == 0 {
+				delete(rb.table, id)
+			}
+			rb.retiring[replicaIdentity(id, int(k))] = time.Now().Add(2*l.cfg.Rebalance.Interval/3 + 2*time.Second)
+			changed = true
+			l.logger.Info("placement: removing a replica", slog.String("model", id), slog.Float64("rate", r), slog.Int("replicas", int(k-1)))
+		}
+	}
+	// Activate new replicas before callers are told of them.
+	var wg sync.WaitGroup
+	for _, identity := range grow {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Resolve(identity, KindModel, false); err != nil {
+				l.logger.Warn("placement: activate replica", slog.String("identity", identity), slog.Any("error", err))
+				return
+			}
+			l.count(func(s *Stats) { s.ReplicasAdded++ })
+		}()
+	}
+	wg.Wait()
+	if changed {
+		l.publishReplicas(copyTable(rb.table))
+	}
+}
+
+// retire stops replicas whose removal callers have had time to see.
+func (rb *rebalancer) retire() {
+	l := rb.l
+	now := time.Now()
+	for identity, at := range rb.retiring {
+		if now.Before(at) {
+			continue
+		}
+		delete(rb.retiring, identity)
+		if int32(replicaIndex(identity)) <= rb.table[baseID(identity)] {
+			continue // wanted again meanwhile
+		}
+		resp, err := l.Resolve(identity, KindModel, true)
+		if err != nil || resp.Pid == nil {
+			continue
+		}
+		l.system.Root.Send(placerAt(resp.Pid.Address), &wire.Stop{Identity: identity, Pid: resp.Pid, Reason: "replica no longer needed"})
+		l.count(func(s *Stats) { s.ReplicasGone++ })
+	}
+}
+
+// plan runs one planner cycle and starts the moves.
+func (rb *rebalancer) plan(v *loadView) {
+	l := rb.l
+	t := l.topo.Load()
+	var members []placement.Member
+	index := map[string]int{}
+	for _, addr := range t.byKind[KindModel] {
+		ld, ok := v.byAddr[addr]
+		if !ok {
+			return // a member's load is unknown: no plan on half a picture
+		}
+		m := placement.Member{ID: addr, Budget: ld.Budget, Active: max(ld.Active, ld.Pinned), Models: len(ld.Hosted)}
+		if m.Budget <= 0 {
+			m.Budget = unlimited
+		}
+		index[addr] = len(members)
+		members = append(members, m)
+	}
+	if len(members) < 2 {
+		return
+	}
+	var items []placement.Item
+	for _, addr := range t.byKind[KindModel] {
+		i := index[addr]
+		for _, h := range v.byAddr[addr].Hosted {
+			members[i].Rate += h.Rate
+			items = append(items, placement.Item{Identity: h.Identity, Member: i, Bytes: h.Bytes, Rate: h.Rate,
+				// Replicas stay put: they exist to spread one model.
+				Frozen: replicaIndex(h.Identity) > 0})
+		}
+	}
+	before := placement.Balance(members)
+	moves := rb.planner.Cycle(members, items)
+	if len(moves) == 0 {
+		return
+	}
+	after := placement.Balance(members)
+	l.count(func(s *Stats) { s.Plans++; s.MovesPlanned += int64(len(moves)) })
+	l.logger.Info("placement: rebalance plan",
+		slog.Int("moves", len(moves)),
+		slog.String("volume max/mean", fmt.Sprintf("%.3f -> %.3f", before.Volume, after.Volume)),
+		slog.String("memory max/mean", fmt.Sprintf("%.3f -> %.3f", before.Memory, after.Memory)))
+	rb.busy.Store(true)
+	rb.wg.Add(1)
+	go func() {
+		defer rb.wg.Done()
+		defer rb.busy.Store(false)
+		var wg sync.WaitGroup
+		for _, mv := range moves {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				to := members[mv.To].ID
+				tt := l.topo.Load()
+				owner := tt.owner(mv.Identity, KindModel)
+				if owner == "" {
+					return
+				}
+				res, err := l.ask(placerAt(owner), &wire.MoveRequest{Identity: mv.Identity, To: to}, l.cfg.LoadTimeout, tt, owner)
+				r, _ := res.(*wire.MoveResponse)
+				switch {
+				case err != nil:
+					l.logger.Warn("placement: move", slog.String("identity", mv.Identity), slog.String("to", to), slog.Any("error", err))
+				case r == nil || !r.Ok:
+					msg := ""
+					if r != nil {
+						msg = r.Message
+					}
+					l.logger.Info("placement: move not made", slog.String("identity", mv.Identity), slog.String("to", to), slog.String("why", msg))
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+}

@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/manta-ml/manta/cluster/placement"
+)
+
+// Source is what a member's placement needs from the models it hosts: its
+// memory and request figures (gossiped to every member), a model's memory
+// estimate (for the directory to choose a member that fits it) and whether
+// a model is loaded (a move switches only once it is). actors.Host
+// provides one (Host.PlacementSource); a member without a Source hosts
+// with an unlimited budget and places by model count and volume only.
+type Source interface {
+	// Load reports the member's figures now. It is called a few times a
+	// second and must be cheap.
+	Load() SourceLoad
+	// Estimate returns the memory estimate of model id (an identity's part
+	// before any "@"): its manifest's memory_bytes, else the runtime's
+	// estimate, else its files' size. An error wrapping api.ErrNotFound
+	// means there is no such model; other errors are treated as unknown
+	// size.
+	Estimate(ctx context.Context, id string) (int64, error)
+	// Loaded reports whether a version of model id is loaded in the
+	// member's cache.
+	Loaded(id string) bool
+}
+
+// SourceLoad is a member's figures.
+type SourceLoad struct {
+	Budget       int64   // model-memory budget
+	Used         int64   // loaded and loading bytes
+	Pinned       int64   // bytes of models in use
+	ModelsLoaded int     // loaded models
+	Rate         float64 // requests/s, EWMA
+	// Models holds per model id figures (models with traffic or loaded).
+	Models map[string]ModelLoad
+}
+
+// ModelLoad is one model's figures on a member.
+type ModelLoad struct {
+	Rate  float64 // requests/s, EWMA
+	Bytes int64   // measured size when loaded (0: not loaded)
+}
+
+// PlacementConfig tunes Manta's placement (the IdentityLookup of
+// NewLookup). The zero value takes DefaultPlacementConfig's values field
+// by field.
+type PlacementConfig struct {
+	// Weights weigh free memory, request volume and models loaded when
+	// the directory chooses a member.
+	Weights placement.Weights `json:"weights" yaml:"weights"`
+	// Sample is how many feasible members the directory compares
+	// (0: ⌈√n⌉, at least 2).
+	Sample int `json:"sample,omitempty" yaml:"sample,omitempty"`
+	// LoadInterval is how often a member gossips its load and reads the
+	// others' (default 300ms).
+	LoadInterval time.Duration `json:"load_interval" yaml:"load_interval"`
+	// FailureDetection bounds every wait on another member: a lookup, an
+	// activation, a hand-off (default 4s: the etcd provider's 3s TTL plus
+	// a margin). A member that does not answer within it is skipped.
+	FailureDetection time.Duration `json:"failure_detection" yaml:"failure_detection"`
+	// HandOffGrace is how long a new directory owner holds first
+	// activations of identities it has no entry for while members
+	// re-announce their activations after a topology change (default 2s;
+	// it stops holding as soon as every member has announced).
+	HandOffGrace time.Duration `json:"handoff_grace" yaml:"handoff_grace"`
+	// LoadTimeout bounds a move's load on its target (default 5m).
+	LoadTimeout time.Duration `json:"load_timeout" yaml:"load_timeout"`
+	// Rebalance configures the rebalancer and hot-model replicas.
+	Rebalance RebalanceConfig `json:"rebalance" yaml:"rebalance"`
+}
+
+// RebalanceConfig configures the rebalancer (one member at a time: the
+// member with the lowest id) and hot-model replicas.
+type RebalanceConfig struct {
+	// Disabled turns the rebalancer (and replicas) off.
+	Disabled bool `json:"disabled,omitempty" yaml:"disabled,omitempty"`
+	// Interval between cycles (default 10s).
+	Interval time.Duration `json:"interval" yaml:"interval"`
+	// Plan tunes the plan: trigger, target, moves per cycle, cool-down
+	// (in cycles).
+	Plan placement.PlanConfig `json:"plan" yaml:"plan"`
+	// HotRate is the request rate (requests/s) one activation is meant to
+	// serve: a model above it gets replicas id@1..id@k so that each serves
+	// about HotRate; a replica goes again when the model's rate falls below
+	// 60% of what the remaining activations serve. 0: the default (200);
+	// negative: no replicas.
+	HotRate float64 `json:"hot_rate" yaml:"hot_rate"`
+	// MaxReplicas bounds the extra replicas of one model (default 3).
+	MaxReplicas int `json:"max_replicas" yaml:"max_replicas"`
+}
+
+// DefaultPlacementConfig is the default placement: DefaultWeights, a load
+// round every 300ms, 4s failure detection, 2s hand-off grace, a rebalance
+// cycle every 10s (placement.DefaultPlanConfig), replicas above 200
+// requests/s, at most 3.
+func DefaultPlacementConfig() PlacementConfig {
+	return PlacementConfig{
+		Weights:          placement.DefaultWeights(),
+		LoadInterval:     300 * time.Millisecond,
+		FailureDetection: 4 * time.Second,
+		HandOffGrace:     2 * time.Second,
+		LoadTimeout:      5 * time.Minute,
+		Rebalance: RebalanceConfig{
+			Interval:    10 * time.Second,
+			Plan:        placement.DefaultPlanConfig(),
+			HotRate:     200,
+			MaxReplicas: 3,
+		},
+	}
+}
+
+// withDefaults fills zero fields from DefaultPlacementConfig.
+func (c PlacementConfig) withDefaults() PlacementConfig {
+	d := DefaultPlacementConfig()
+	if c.Weights == (placement.Weights{}) {
+		c.Weights = d.Weights
+	}
+	if c.LoadInterval <= 0 {
+		c.LoadInterval = d.LoadInterval
+	}
+	if c.FailureDetection <= 0 {
+		c.FailureDetection = d.FailureDetection
+	}
+	if c.HandOffGrace <= 0 {
+		c.HandOffGrace = d.HandOffGrace
+	}
+	if c.LoadTimeout <= 0 {
+		c.LoadTimeout = d.LoadTimeout
+	}
+	r := &c.Rebalance
+	if r.Interval <= 0 {
+		r.Interval = d.Rebalance.Interval
+	}
+	if r.Plan == (placement.PlanConfig{}) {
+		r.Plan = d.Rebalance.Plan
+	}
+	if r.HotRate == 0 {
+		r.HotRate = d.Rebalance.HotRate
+	}
+	if r.MaxReplicas <= 0 {
+		r.MaxReplicas = d.Rebalance.MaxReplicas
+	}
+	return c
+}

@@ -95,14 +95,14 @@ type placer struct {
 
 	topo *topology
 	// directory
-	dir       map[string]*dirEntry
-	held      []heldLookup
-	announced map[uint64]map[string]bool // topology hash -> addresses that re-announced
-	syncHash  uint64
-	syncUntil time.Time
-	suspects  map[string]time.Time // members that did not answer, until
-	recent    map[string][]recentPlacement
-	estimates map[string]cachedEstimate
+	dir          map[string]*dirEntry
+	held         []heldLookup
+	announced    map[uint64]map[string]bool // topology hash -> addresses that re-announced
+	syncHash     uint64
+	syncUntil    time.Time
+	suspects     map[string]time.Time // members that did not answer, until
+	recent       map[string][]recentPlacement
+	estimates    map[string]cachedEstimate
 	pendingMoves []pendingMove
 	// activator
 	local  map[string]*localAct

@@ -139,6 +139,8 @@ func BenchmarkPredict(b *testing.B) {
 				b.Run(fmt.Sprintf("batch64/inflight=%d", inflight), func(b *testing.B) {
 					var next atomic.Int64
 					var wg sync.WaitGroup
+					pid := pids(s)[0]
+					pyCPU, goCPU := processCPU(pid), selfCPU()
 					b.ResetTimer()
 					start := time.Now()
 					for g := 0; g < inflight; g++ {
@@ -156,6 +158,11 @@ func BenchmarkPredict(b *testing.B) {
 					wg.Wait()
 					worker := time.Since(start)
 					b.StopTimer()
+					if pyCPU >= 0 {
+						// Where the time goes: CPU per batch on each side.
+						b.ReportMetric(float64((processCPU(pid)-pyCPU).Microseconds())/float64(b.N), "py-cpu-µs/batch")
+						b.ReportMetric(float64((selfCPU()-goCPU).Microseconds())/float64(b.N), "go-cpu-µs/batch")
+					}
 					inproc := base.run(b, "batch", b.N)
 					rows := float64(64*b.N) / worker.Seconds()
 					irows := float64(64*b.N) / inproc.Seconds()

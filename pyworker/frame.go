@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 )
 
 // Frames are a uint32 big-endian length, then that many bytes of one
@@ -61,6 +62,29 @@ func truncated(err error, n int) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("truncated frame of %d bytes: %w", n, err)
+}
+
+// bufPool recycles the batch-sized buffers of the request path (feature
+// matrices, marshalled requests): at thousands of batches a second they are
+// most of the garbage, and the collector's work shows in the latency.
+var bufPool sync.Pool
+
+// maxPooled keeps a huge batch's buffer from staying alive in the pool.
+const maxPooled = 1 << 20
+
+func getBuf(n int) []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, max(n, 4<<10))
+}
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooled {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // appendFrame appends the frame header for a message of n bytes.

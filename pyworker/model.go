@@ -115,6 +115,9 @@ func (m *model) Predict(ctx context.Context, batch []modelhost.Input) ([]modelho
 		return out, nil
 	}
 	resp, err := m.s.call(ctx, e, &api.WorkerRequest{Kind: &api.WorkerRequest_Predict{Predict: req}}, "predict "+e.key)
+	if req.Features != nil {
+		putBuf(req.Features.Data) // marshalled and sent (or failed): free to reuse
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +144,7 @@ func (m *model) features(batch []modelhost.Input, out []modelhost.Output, rows *
 	e := m.e
 	width := e.nfeat
 	var scratch []float64
-	data := make([]byte, 0, len(batch)*max(width, 1)*8)
+	data := getBuf(len(batch) * max(width, 1) * 8)
 	for i, in := range batch {
 		var err error
 		scratch = scratch[:0]

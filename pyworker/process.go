@@ -182,7 +182,8 @@ func (p *process) call(ctx context.Context, req *api.WorkerRequest, timeout time
 		return nil, err
 	}
 	req.Id = 0
-	body, err := proto.Marshal(req)
+	body, err := proto.MarshalOptions{}.MarshalAppend(getBuf(proto.Size(req)), req)
+	defer putBuf(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode worker request: %v", api.ErrInternal, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/manta-ml/manta/internal/testenv"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -155,5 +157,35 @@ func TestServePredictStatus(t *testing.T) {
 	code, out, _ = runCLI("status", "--addr", addr)
 	if code != exitOK || !strings.Contains(out, "cli-model") {
 		t.Fatalf("status: %d %s", code, out)
+	}
+}
+
+// `manta models push/list/versions/promote/rollback` against a real MinIO,
+// credentials from the environment (never from the URL).
+func TestModelsOnMinIO(t *testing.T) {
+	mi := testenv.StartMinIO(t)
+	t.Setenv("MINIO_ROOT_USER", mi.AccessKey)
+	t.Setenv("MINIO_ROOT_PASSWORD", mi.SecretKey)
+	store := "s3://models/prod?endpoint=" + mi.Endpoint + "&secure=false&cache_dir=" + t.TempDir()
+	for _, w := range []string{"[1,2]", "[10,20]"} {
+		code, out, errOut := runCLI("models", "push", writeModelDir(t, w), "--store", store)
+		if code != exitOK || !strings.Contains(out, "pushed cli-model") {
+			t.Fatalf("push: %d %s %s", code, out, errOut)
+		}
+	}
+	code, out, errOut := runCLI("models", "versions", "cli-model", "--store", store)
+	if code != exitOK || !strings.Contains(out, "2") {
+		t.Fatalf("versions: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI("models", "rollback", "cli-model", "--store", store); code != exitOK || !strings.Contains(out, "2 -> 1") {
+		t.Fatalf("rollback: %d %s %s", code, out, errOut)
+	}
+	code, out, _ = runCLI("models", "list", "--store", store, "--json")
+	var rows []map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0]["latest"] != "1" {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if strings.Contains(out+errOut, mi.SecretKey) {
+		t.Fatal("the secret key was printed")
 	}
 }

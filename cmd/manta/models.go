@@ -92,6 +92,12 @@ func isURL(s string) bool {
 }
 
 func modelsPush(ctx context.Context, st modelhost.Store, dir string, latest bool, stdout, stderr io.Writer) error {
+	if b, ok := st.(interface{ EnsureBucket(context.Context) error }); ok {
+		// the first push to a new bucket creates it
+		if err := b.EnsureBucket(ctx); err != nil {
+			return err
+		}
+	}
 	bar := newProgress(stderr)
 	m, err := modelhost.Push(ctx, st, dir, modelhost.PushOptions{
 		SetLatest: latest,

@@ -86,6 +86,9 @@ func startProcess(ctx context.Context, cfg *Config, idx int, pkgDir string) (*pr
 	}
 	cmd := exec.Command(cfg.Python, "-m", "manta_worker")
 	cmd.Env = workerEnv(cfg, pkgDir)
+	// `python -m` puts the working directory first on sys.path: run in the
+	// package's own directory, so that no other manta_worker shadows it.
+	cmd.Dir = pkgDir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	cmd.SysProcAttr = sysProcAttr()
 	err = cmd.Start()

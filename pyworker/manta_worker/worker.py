@@ -341,7 +341,9 @@ class Worker:
     def do_predict(self, rid, req):
         m = self.models.get(req["handle"])
         if m is None:
-            return wire.encode_response(rid, wire.encode_error(wire.NOT_FOUND, "KeyError", "no model loaded under handle %d" % req["handle"]))
+            # Not the model's fault, nor the caller's: a predict racing its
+            # unload, or a supervisor bug.
+            return wire.encode_response(rid, wire.encode_error(wire.INTERNAL, "ProtocolError", "no model loaded under handle %d" % req["handle"]))
         m.batches += 1
         if m.input_kind == wire.INPUT_FEATURES:
             t = req["features"]

@@ -109,6 +109,9 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.MaxInflightBatches > 0 {
 		host.MaxInflightBatches = cfg.MaxInflightBatches
 	}
+	if cfg.Cluster.Source == nil {
+		cfg.Cluster.Source = host.PlacementSource() // placement: memory, rates, estimates
+	}
 	m, err := cluster.Start(ctx, cfg.Cluster, host.Kind())
 	if err != nil {
 		_ = cache.Close()
@@ -130,6 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 			_ = c.Close(context.Background())
 			return nil, err
 		}
+		m.SetHTTP(c.httpAddr)
 	}
 	return c, nil
 }
@@ -291,7 +295,7 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 	if req.RequestId == "" {
 		req.RequestId = m.c.nextRequestID()
 	}
-	return m.c.callAt(ctx, m.id, req, now, deadline)
+	return m.c.callRouted(ctx, m.id, req, now, deadline)
 }
 
 func (c *Client) deadline(ctx context.Context, o callOptions) time.Time {
@@ -322,6 +326,18 @@ func (c *Client) call(ctx context.Context, identity string, msg any, deadline ti
 	return c.callAt(ctx, identity, msg, time.Now(), deadline)
 }
 
+// callRouted is callAt for model id, spread over its hot-model replicas
+// (cluster.Member.Route: power of two choices on outstanding requests).
+func (c *Client) callRouted(ctx context.Context, id string, msg any, now, deadline time.Time) *Ref {
+	identity, done := c.member.Route(id)
+	r := c.newRef(ctx, identity, msg, now, deadline)
+	r.setRelease(done)
+	if r.sender != nil && !r.Ready() {
+		r.send()
+	}
+	return r
+}
+
 func (c *Client) callAt(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
 	r := c.newRef(ctx, identity, msg, now, deadline)
 	if r.sender != nil && !r.Ready() {
@@ -348,7 +364,7 @@ func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictRe
 		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId,
 			Error: api.ErrorFrom(fmt.Errorf("%w: %v", ErrNotFound, err))}
 	}
-	r := c.call(ctx, req.ModelId, req, deadline)
+	r := c.callRouted(ctx, req.ModelId, req, time.Now(), deadline)
 	resp, err := r.response(ctx)
 	if err == nil {
 		if pr, ok := resp.(*api.PredictResponse); ok {
@@ -459,7 +475,8 @@ func (c *Client) forget(identity string, pid *actor.PID) {
 // sweep ends Refs whose deadline (plus a grace for an answer in flight)
 // has passed, and finds requests whose local target activation stopped
 // before it read them (protoactor drops messages left in a stopped actor's
-// mailbox) and sends them again, so no request waits for nothing.
+// mailbox), or whose target's member left the cluster, and sends them
+// again, so no request waits for nothing.
 func (c *Client) sweep() {
 	defer c.stopped.Done()
 	t := time.NewTicker(50 * time.Millisecond)
@@ -484,10 +501,15 @@ func (c *Client) sweep() {
 				return
 			}
 			tgt := r.target.Load()
-			if tgt == nil || tgt.Address != addr {
+			if tgt == nil {
 				return
 			}
-			if _, ok := c.system.ProcessRegistry.GetLocal(tgt.Id); !ok {
+			gone := !c.member.Alive(tgt.Address) // its member left the cluster
+			if tgt.Address == addr {
+				_, ok := c.system.ProcessRegistry.GetLocal(tgt.Id)
+				gone = !ok
+			}
+			if gone {
 				if r.target.CompareAndSwap(tgt, nil) {
 					c.forget(r.identity, tgt)
 					go r.send()

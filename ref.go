@@ -63,6 +63,19 @@ type Ref struct {
 	resp  any
 	err   error
 	stopC func() bool
+	// release ends the request's count in replica routing (callRouted).
+	release atomic.Pointer[func()]
+}
+
+// setRelease makes finish call f (at once if the Ref has ended already);
+// f runs exactly once.
+func (r *Ref) setRelease(f func()) {
+	r.release.Store(&f)
+	if r.Ready() {
+		if g := r.release.Swap(nil); g != nil {
+			(*g)()
+		}
+	}
 }
 
 func (c *Client) newRef(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
@@ -148,6 +161,9 @@ func (r *Ref) finish(resp any, err error) {
 		}
 		if r.sender != nil {
 			r.c.pending.remove(r.key)
+		}
+		if f := r.release.Swap(nil); f != nil {
+			(*f)()
 		}
 		close(r.done)
 	})

@@ -429,25 +429,27 @@ func (r *refusal) Stop(*actor.PID)                   { r.timer.Stop(); r.remove(
 // when the request ends.
 func (l *Lookup) Route(id string) (identity string, done func()) {
 	k := int(l.replicas.Load().Replicas[id])
-	identity = id
-	if k > 0 {
-		l.rngMu.Lock()
-		a, b := l.rng.IntN(k+1), l.rng.IntN(k)
-		l.rngMu.Unlock()
-		if b >= a {
-			b++
-		}
-		ia, ib := replicaIdentity(id, a), replicaIdentity(id, b)
-		if l.outstanding(ib).Load() < l.outstanding(ia).Load() {
-			ia = ib
-		}
-		identity = ia
+	if k <= 0 {
+		return id, noop // the common case costs a map read
 	}
+	l.rngMu.Lock()
+	a, b := l.rng.IntN(k+1), l.rng.IntN(k)
+	l.rngMu.Unlock()
+	if b >= a {
+		b++
+	}
+	ia, ib := replicaIdentity(id, a), replicaIdentity(id, b)
+	if l.outstanding(ib).Load() < l.outstanding(ia).Load() {
+		ia = ib
+	}
+	identity = ia
 	c := l.outstanding(identity)
 	c.Add(1)
 	var once sync.Once
 	return identity, func() { once.Do(func() { c.Add(-1) }) }
 }
+
+func noop() {}
 
 func (l *Lookup) outstanding(identity string) *atomic.Int64 {
 	if v, ok := l.inflight.Load(identity); ok {

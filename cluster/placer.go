@@ -312,10 +312,11 @@ func (p *placer) onEstimated(ctx actor.Context, m *estimated) {
 	p.place(ctx, e)
 }
 
-// view is the members as placement sees them: gossiped loads, plus what
-// this directory placed since the last gossip round, without suspects
-// and the members in skip.
-func (p *placer) view(kind string, skip map[string]bool) []placement.Member {
+// view is the members as placement sees them: this member's own figures
+// now, the others' gossiped loads plus (when guess) what this directory
+// placed on them since their last gossip round; without suspects and the
+// members in skip.
+func (p *placer) view(kind string, skip map[string]bool, guess bool) []placement.Member {
 	lv := p.l.loads.Load()
 	var out []placement.Member
 	now := time.Now()
@@ -327,6 +328,19 @@ func (p *placer) view(kind string, skip map[string]bool) []placement.Member {
 			continue
 		}
 		m := placement.Member{ID: addr, Budget: unlimited}
+		if addr == p.l.self {
+			if src := p.l.source; src != nil {
+				ld := src.Load()
+				if ld.Budget > 0 {
+					m.Budget = ld.Budget
+				}
+				m.Active = max(p.committed(), ld.Pinned)
+				m.Rate = ld.Rate
+			}
+			m.Models = len(p.local)
+			out = append(out, m)
+			continue
+		}
 		var at time.Time
 		if lv != nil {
 			if ld, ok := lv.byAddr[addr]; ok {
@@ -339,10 +353,12 @@ func (p *placer) view(kind string, skip map[string]bool) []placement.Member {
 				at = time.UnixMilli(ld.AtUnixMs)
 			}
 		}
-		for _, r := range p.recent[addr] {
-			if r.at.After(at) {
-				m.Active += r.bytes
-				m.Models++
+		if guess {
+			for _, r := range p.recent[addr] {
+				if r.at.After(at) {
+					m.Active += r.bytes
+					m.Models++
+				}
 			}
 		}
 		out = append(out, m)
@@ -354,7 +370,7 @@ func (p *placer) view(kind string, skip map[string]bool) []placement.Member {
 const unlimited = int64(1) << 60
 
 func (p *placer) place(ctx actor.Context, e *dirEntry) {
-	members := p.view(e.kind, e.tried)
+	members := p.view(e.kind, e.tried, true)
 	x := placement.Model{Identity: e.identity, Bytes: e.bytes, Cold: true}
 	lv := p.l.loads.Load()
 	if lv != nil {
@@ -366,9 +382,15 @@ func (p *placer) place(ctx actor.Context, e *dirEntry) {
 	if len(members) == 0 && len(e.tried) > 0 {
 		// Every member was tried once: try the answering ones afresh.
 		e.tried = map[string]bool{}
-		members = p.view(e.kind, nil)
+		members = p.view(e.kind, nil, true)
 	}
 	i, err := placement.Choose(members, x, p.l.cfg.Weights, p.l.cfg.Sample, p.rng)
+	if err != nil {
+		// The guesses of recent placements may be what fills the members:
+		// only the members' own figures may refuse a model.
+		members = p.view(e.kind, e.tried, false)
+		i, err = placement.Choose(members, x, p.l.cfg.Weights, p.l.cfg.Sample, p.rng)
+	}
 	if err != nil {
 		var nr *placement.NoRoomError
 		if errors.As(err, &nr) && nr.Member != "" {
@@ -452,7 +474,7 @@ func (p *placer) onActivated(ctx actor.Context, m *activated) {
 // estimateRetry places e again (the estimate is cached) unless every
 // member has been tried.
 func (p *placer) estimateRetry(ctx actor.Context, e *dirEntry) {
-	if len(p.view(e.kind, e.tried)) == 0 {
+	if len(p.view(e.kind, e.tried, false)) == 0 {
 		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED,
 			fmt.Sprintf("no member could activate %s (all refused or did not answer)", e.identity))
 		return

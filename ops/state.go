@@ -302,14 +302,14 @@ func (s *Server) remoteDetail(ctx context.Context, addr string, limit int, model
 // cluster, the versions in this member's memory and its stats on each
 // member that has served it.
 type ModelView struct {
-	ID       string               `json:"id"`
-	Versions []string             `json:"versions"`
-	Latest   string               `json:"latest"`
-	Manifest *modelhost.Manifest  `json:"manifest,omitempty"`
-	ActiveOn string               `json:"active_on,omitempty"`
-	Members  []string             `json:"active_members"`
-	Loaded   []LoadedModel        `json:"loaded"`
-	Stats    *legacyStats         `json:"stats,omitempty"`
+	ID       string                `json:"id"`
+	Versions []string              `json:"versions"`
+	Latest   string                `json:"latest"`
+	Manifest *modelhost.Manifest   `json:"manifest,omitempty"`
+	ActiveOn string                `json:"active_on,omitempty"`
+	Members  []string              `json:"active_members"`
+	Loaded   []LoadedModel         `json:"loaded"`
+	Stats    *legacyStats          `json:"stats,omitempty"`
 	ByMember map[string]ModelStats `json:"stats_by_member"`
 }
 

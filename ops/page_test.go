@@ -1,0 +1,121 @@
+package ops_test
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/manta-ml/manta/internal/testenv"
+)
+
+// artifactDir is where browser screenshots go: $MANTA_ARTIFACTS, else a
+// fixed directory under the system temp dir (overwritten by each run).
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MANTA_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "manta-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestStatusPageInChromium loads the status page in headless Chromium: it
+// shows the member and the model that was just called (with its request
+// count), and a screenshot is written.
+func TestStatusPageInChromium(t *testing.T) {
+	browser := testenv.Chromium(t)
+	e := newEnv(t, func(root string) {
+		linear(t, root, "fraud-score", "1", []float64{0.5, -0.25, 2}, 0.1)
+		linear(t, root, "eta-eu-road", "3", []float64{1, 2}, 0)
+		linear(t, root, "wide", "1", make([]float64, 1<<21), 0) // 16 MiB: a visible memory bar
+	})
+	e.predict(t, "wide", "["+strings.Repeat("0,", 1<<21-1)+"0]")
+	for i := range 30 {
+		e.predict(t, "fraud-score", fmt.Sprintf("[%d,1,0.5]", i))
+	}
+	status, body := e.do(t, http.MethodPost, "/v2/models/eta-eu-road/infer",
+		`{"inputs":[{"name":"features","shape":[3,2],"datatype":"FP64","data":[[1,2],[3,4],[5,6]]}]}`)
+	if status != http.StatusOK {
+		t.Fatalf("infer: %d %s", status, body)
+	}
+	member := e.c.MemberName()
+	url := e.srv.URL + "/"
+
+	// The page itself and its assets are served with a strict CSP.
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("page: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, asset := range []string{"/ui/app.js", "/ui/style.css"} {
+		status, _ := e.do(t, http.MethodGet, asset, "")
+		if status != 200 {
+			t.Fatalf("%s: %d", asset, status)
+		}
+	}
+	if status, _ := e.do(t, http.MethodGet, "/ui/", ""); status != 404 {
+		t.Fatalf("/ui/ listing: %d, want 404", status)
+	}
+
+	dom, err := browser.WaitDOM(url, 3*time.Second, 60*time.Second, func(dom string) bool {
+		return strings.Contains(dom, `data-ready="1"`) && strings.Contains(dom, `<tr class="active" data-model="eta-eu-road">`)
+	})
+	if err != nil {
+		t.Fatalf("%v\nDOM:\n%s", err, dom)
+	}
+	for _, want := range []string{
+		`data-member="` + member + `"`,                                   // the member's card
+		`<span class="chip" data-model="fraud-score">fraud-score</span>`, // active on it
+		`<td class="num requests">30</td>`,                               // fraud-score's request count
+		`<td class="num requests">3</td>`,                                // eta-eu-road: one OIP call of 3 rows
+		"1 member",
+		`class="pill ok"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("page does not show %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+
+	shot := filepath.Join(artifactDir(t), "status-page.png")
+	if err := browser.Screenshot(url, shot, 1280, 1000, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", shot, err)
+	}
+	if r := img.Bounds(); r.Dx() != 1280 || r.Dy() != 1000 {
+		t.Fatalf("screenshot is %v", r)
+	}
+	// Not blank: the header bar is dark, the page background light.
+	colors := map[uint32]bool{}
+	for y := 0; y < 1000; y += 25 {
+		for x := 0; x < 1280; x += 25 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			colors[r>>12<<8|g>>12<<4|bl>>12] = true
+		}
+	}
+	if len(colors) < 4 {
+		t.Fatalf("screenshot looks blank (%d colors)", len(colors))
+	}
+	t.Logf("status page screenshot: %s", shot)
+}

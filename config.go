@@ -43,6 +43,11 @@ type Config struct {
 	// store (default 10s; negative: never). New versions are also noticed
 	// through the store's webhook and Model.Reload.
 	PollInterval time.Duration `json:"poll_interval" yaml:"poll_interval"`
+	// HTTPToken, when set, is the bearer token the member's HTTP API (/v1,
+	// /v2, the status page) requires; see requireToken for what stays open.
+	HTTPToken string `json:"-" yaml:"-"`
+	// ProtectMetrics puts /metrics behind HTTPToken too.
+	ProtectMetrics bool `json:"protect_metrics,omitempty" yaml:"protect_metrics,omitempty"`
 	// WebhookToken, when set, is the bearer token the store's webhook
 	// (POST /v1/hooks/minio) must present.
 	WebhookToken string `json:"-" yaml:"-"`

@@ -122,7 +122,11 @@ func (c *Client) serveHTTP(addr string) error {
 		return fmt.Errorf("manta: http listen %s: %w", addr, err)
 	}
 	c.httpAddr = l.Addr().String()
-	c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = c.Handler()
+	if c.cfg.HTTPToken != "" {
+		h = requireToken(c.cfg.HTTPToken, c.cfg.ProtectMetrics, h)
+	}
+	c.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.httpSrv.Serve(l) }()
 	return nil
 }

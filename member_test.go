@@ -453,3 +453,41 @@ func TestRolloutUnderLoadNoErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPBearerToken(t *testing.T) {
+	root := t.TempDir()
+	mustLinear(t, root, "lin", "1", []float64{2}, 1)
+	c := startMember(t, root, func(cfg *manta.Config) {
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.HTTPToken = "s3cret-token"
+	})
+	do := func(path, auth string) int {
+		req, _ := http.NewRequest("POST", "http://"+c.HTTPAddr()+path, strings.NewReader(`{"features":[1]}`))
+		if strings.HasPrefix(path, "/v1/status") {
+			req.Method = "GET"
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		path, auth string
+		want       int
+	}{
+		{"/v1/models/lin/predict", "", 401},
+		{"/v1/models/lin/predict", "Bearer wrong", 401},
+		{"/v1/status", "", 401},
+		{"/v1/models/lin/predict", "Bearer s3cret-token", 200},
+		{"/v1/status", "Bearer s3cret-token", 200},
+	} {
+		if got := do(tc.path, tc.auth); got != tc.want {
+			t.Errorf("%s with %q: %d, want %d", tc.path, tc.auth, got, tc.want)
+		}
+	}
+}

@@ -15,8 +15,29 @@ import (
 
 var httpClient = &http.Client{Timeout: 2 * time.Minute}
 
+var tokenFlag *string
+
 func addrFlag(fs *flag.FlagSet) *string {
+	tokenFlag = fs.String("token", env("MANTA_TOKEN", ""), "bearer token of the member's HTTP API (MANTA_TOKEN)")
 	return fs.String("addr", env("MANTA_ADDR", "127.0.0.1:8080"), "HTTP address of a member (MANTA_ADDR)")
+}
+
+// do sends an HTTP request to a member with the bearer token, if any.
+func do(method, url string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if tokenFlag != nil && *tokenFlag != "" {
+		req.Header.Set("Authorization", "Bearer "+*tokenFlag)
+	}
+	resp, err := httpClient.Do(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the member requires a bearer token: pass --token or MANTA_TOKEN")
+	}
+	return resp, err
 }
 
 func cmdPredict(args []string, stdout, stderr io.Writer) error {
@@ -38,7 +59,7 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 		url += "?timeout=" + timeout.String()
 	}
 	start := time.Now()
-	resp, err := httpClient.Post(url, "application/json", bytes.NewReader([]byte(pos[1])))
+	resp, err := do("POST", url, bytes.NewReader([]byte(pos[1])))
 	if err != nil {
 		return fmt.Errorf("predict: %w (is `manta serve` running at %s?)", err, *addr)
 	}
@@ -77,7 +98,7 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("reload: want MODEL")
 	}
-	resp, err := httpClient.Post(fmt.Sprintf("http://%s/v1/models/%s/reload", *addr, pos[0]), "application/json", nil)
+	resp, err := do("POST", fmt.Sprintf("http://%s/v1/models/%s/reload", *addr, pos[0]), nil)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -97,7 +118,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	resp, err := httpClient.Get(fmt.Sprintf("http://%s/v1/status", *addr))
+	resp, err := do("GET", fmt.Sprintf("http://%s/v1/status", *addr), nil)
 	if err != nil {
 		return fmt.Errorf("status: %w (is `manta serve` running at %s?)", err, *addr)
 	}

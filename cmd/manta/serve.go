@@ -27,6 +27,7 @@ type serveFlags struct {
 	store, httpAddr, provider, etcd, budget, redis, idle, host, member string
 	port                                                               int
 	redisStreams, redisMinIdle                                         string
+	httpToken, httpTokenFile                                           string
 	redisInflight                                                      int
 }
 
@@ -44,6 +45,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.redisStreams, "redis-streams", env("MANTA_REDIS_STREAMS", "manta:requests"), "request streams, comma separated (MANTA_REDIS_STREAMS)")
 	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
 	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
+	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
+	fs.StringVar(&f.httpTokenFile, "http-token-file", env("MANTA_HTTP_TOKEN_FILE", ""), "read the bearer token from this file (MANTA_HTTP_TOKEN_FILE)")
 }
 
 // routerConfig fills the router's config from the flags.
@@ -92,6 +95,14 @@ func (f *serveFlags) config() (manta.Config, error) {
 	d, err := time.ParseDuration(f.idle)
 	if err != nil || d <= 0 {
 		return cfg, usagef("--idle: bad duration %q", f.idle)
+	}
+	cfg.HTTPToken = f.httpToken
+	if f.httpTokenFile != "" {
+		b, err := os.ReadFile(f.httpTokenFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--http-token-file: %w", err)
+		}
+		cfg.HTTPToken = strings.TrimSpace(string(b))
 	}
 	cfg.IdleTimeout = d
 	if err := cfg.Validate(); err != nil {

@@ -1,0 +1,26 @@
+package manta
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// requireToken wraps the member's HTTP API with a bearer token check
+// (Config.HTTPToken). Open without a token: the liveness/readiness probes
+// (/v2/health/*), the store webhook (it has its own token), and /metrics
+// unless Config.ProtectMetrics. Everything else, /v1, /v2 and the status
+// page, answers 401 without "Authorization: Bearer <token>".
+func requireToken(token string, protectMetrics bool, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		open := strings.HasPrefix(p, "/v2/health/") || p == "/v1/hooks/minio" || (p == "/metrics" && !protectMetrics)
+		if !open && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="manta"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": ErrorJSON{Code: "unauthorized", Message: "missing or wrong bearer token"}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -58,39 +58,54 @@ def _varint(buf, pos):
 
 
 def _fields(buf):
-    """Yields (field number, wire type, value) of one message.
+    """Returns the (field number, wire type, value) of one message.
 
     value is an int for varint and fixed fields, a memoryview for
-    length-delimited ones.
+    length-delimited ones. One-byte keys and lengths (nearly all of them)
+    take a fast path: this runs for every frame.
     """
+    out = []
     pos = 0
     n = len(buf)
     while pos < n:
-        key, pos = _varint(buf, pos)
+        key = buf[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = _varint(buf, pos)
         field, wt = key >> 3, key & 7
         if field == 0:
             raise DecodeError("field number 0")
-        if wt == 0:
-            val, pos = _varint(buf, pos)
-        elif wt == 2:
-            ln, pos = _varint(buf, pos)
+        if wt == 2:
+            if pos < n and buf[pos] < 0x80:
+                ln = buf[pos]
+                pos += 1
+            else:
+                ln, pos = _varint(buf, pos)
             if ln > n - pos:
                 raise DecodeError("truncated length-delimited field %d" % field)
-            val = buf[pos:pos + ln]
+            out.append((field, 2, buf[pos:pos + ln]))
             pos += ln
+        elif wt == 0:
+            if pos < n and buf[pos] < 0x80:
+                out.append((field, 0, buf[pos]))
+                pos += 1
+            else:
+                val, pos = _varint(buf, pos)
+                out.append((field, 0, val))
         elif wt == 1:
             if pos + 8 > n:
                 raise DecodeError("truncated fixed64")
-            val = int.from_bytes(buf[pos:pos + 8], "little")
+            out.append((field, 1, int.from_bytes(buf[pos:pos + 8], "little")))
             pos += 8
         elif wt == 5:
             if pos + 4 > n:
                 raise DecodeError("truncated fixed32")
-            val = int.from_bytes(buf[pos:pos + 4], "little")
+            out.append((field, 5, int.from_bytes(buf[pos:pos + 4], "little")))
             pos += 4
         else:
             raise DecodeError("unsupported wire type %d" % wt)
-        yield field, wt, val
+    return out
 
 
 def _str(v, wt):

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -283,6 +284,10 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 	if o.params != nil {
 		return m.c.failedRef(now, deadline, fmt.Errorf("%w: predict %s: WithParams applies to Speculate only", ErrBadInput, m.id))
 	}
+	if err := modelhost.ValidID(m.id); err != nil {
+		// no such model can exist: answer at once, no cluster round trip
+		return m.c.failedRef(now, deadline, fmt.Errorf("%w: %v", ErrNotFound, err))
+	}
 	req := &api.PredictRequest{
 		ModelId:     m.id,
 		RequestId:   o.requestID,
@@ -533,6 +538,8 @@ type MemberInfo struct {
 	Loads        int64    `json:"loads"`
 	Evictions    int64    `json:"evictions"`
 	Activations  int64    `json:"activations"`
+	Goroutines   int64    `json:"goroutines"`
+	OpenFDs      int64    `json:"open_fds"`
 	Error        string   `json:"error,omitempty"`
 }
 
@@ -553,6 +560,10 @@ func (c *Client) localStatus() *api.MemberStatus {
 		st.ActiveModels = c.host.Active()
 		sort.Strings(st.ActiveModels)
 		st.Activations = c.host.Counters().Activations
+	}
+	st.Goroutines = int64(runtime.NumGoroutine())
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		st.OpenFds = int64(len(fds))
 	}
 	return st
 }
@@ -587,6 +598,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 			info.ModelsLoaded = int(st.ModelsLoaded)
 			info.ActiveModels = st.ActiveModels
 			info.Loads, info.Evictions, info.Activations = st.Loads, st.Evictions, st.Activations
+			info.Goroutines, info.OpenFDs = st.Goroutines, st.OpenFds
 		}
 		out.Members = append(out.Members, info)
 	}
@@ -594,7 +606,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		st := c.localStatus()
 		out.Members = append(out.Members, MemberInfo{ID: st.MemberId, Address: st.Address, HTTP: st.Http,
 			BudgetBytes: st.BudgetBytes, UsedBytes: st.UsedBytes, PinnedBytes: st.PinnedBytes, HighWater: st.HighWaterBytes,
-			ModelsLoaded: int(st.ModelsLoaded), ActiveModels: st.ActiveModels, Loads: st.Loads, Evictions: st.Evictions, Activations: st.Activations})
+			ModelsLoaded: int(st.ModelsLoaded), ActiveModels: st.ActiveModels, Loads: st.Loads, Evictions: st.Evictions, Activations: st.Activations,
+			Goroutines: st.Goroutines, OpenFDs: st.OpenFds})
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Address < out.Members[j].Address })
 	return &out, nil

@@ -746,8 +746,11 @@ type MemberStatus struct {
 	Activations    int64                  `protobuf:"varint,11,opt,name=activations,proto3" json:"activations,omitempty"`
 	RequestRate    float64                `protobuf:"fixed64,12,opt,name=request_rate,json=requestRate,proto3" json:"request_rate,omitempty"`
 	HighWaterBytes int64                  `protobuf:"varint,13,opt,name=high_water_bytes,json=highWaterBytes,proto3" json:"high_water_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// goroutines and open_fds of the member process (leak checks).
+	Goroutines    int64 `protobuf:"varint,14,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	OpenFds       int64 `protobuf:"varint,15,opt,name=open_fds,json=openFds,proto3" json:"open_fds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MemberStatus) Reset() {
@@ -871,6 +874,20 @@ func (x *MemberStatus) GetHighWaterBytes() int64 {
 	return 0
 }
 
+func (x *MemberStatus) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *MemberStatus) GetOpenFds() int64 {
+	if x != nil {
+		return x.OpenFds
+	}
+	return 0
+}
+
 // MemberStatusRequest asks a member's status actor for its MemberStatus.
 type MemberStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -975,7 +992,7 @@ const file_api_manta_proto_rawDesc = "" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\achanged\x18\x03 \x01(\bR\achanged\x12%\n" +
-	"\x05error\x18\x04 \x01(\v2\x0f.manta.v1.ErrorR\x05error\"\xab\x03\n" +
+	"\x05error\x18\x04 \x01(\v2\x0f.manta.v1.ErrorR\x05error\"\xe6\x03\n" +
 	"\fMemberStatus\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
@@ -991,7 +1008,11 @@ const file_api_manta_proto_rawDesc = "" +
 	" \x01(\x03R\tevictions\x12 \n" +
 	"\vactivations\x18\v \x01(\x03R\vactivations\x12!\n" +
 	"\frequest_rate\x18\f \x01(\x01R\vrequestRate\x12(\n" +
-	"\x10high_water_bytes\x18\r \x01(\x03R\x0ehighWaterBytes\"\x15\n" +
+	"\x10high_water_bytes\x18\r \x01(\x03R\x0ehighWaterBytes\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x0e \x01(\x03R\n" +
+	"goroutines\x12\x19\n" +
+	"\bopen_fds\x18\x0f \x01(\x03R\aopenFds\"\x15\n" +
 	"\x13MemberStatusRequest*\xe7\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +

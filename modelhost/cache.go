@@ -264,8 +264,9 @@ func (c *Cache) Acquire(ctx context.Context, m *Manifest) (*Lease, error) {
 		e.lastUsed = time.Now()
 		c.hits++
 		c.policy.Access(key)
+		bytes := e.bytes
 		c.mu.Unlock()
-		c.emit(CacheEvent{Kind: EventHit, Key: key, ID: m.ID, Version: m.Version, Bytes: e.bytes})
+		c.emit(CacheEvent{Kind: EventHit, Key: key, ID: m.ID, Version: m.Version, Bytes: bytes})
 		return &Lease{c: c, e: e}, nil
 	}
 	if e == nil {
@@ -604,8 +605,9 @@ func (c *Cache) Evict(key string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("cache: %s is loading", key)
 	case e.refs > 0:
+		refs := e.refs // read under the lock
 		c.mu.Unlock()
-		return fmt.Errorf("cache: %s is pinned by %d leases", key, e.refs)
+		return fmt.Errorf("cache: %s is pinned by %d leases", key, refs)
 	}
 	c.evictLocked(e)
 	c.broadcastLocked()

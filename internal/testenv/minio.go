@@ -226,3 +226,15 @@ func (m *MinIO) Restart() {
 		m.t.Fatal(err)
 	}
 }
+
+// Signal sends sig to the running server (SIGSTOP/SIGCONT pause and resume
+// it: the port stays open but nothing answers).
+func (m *MinIO) Signal(sig os.Signal) error {
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil || p.Cmd.Process == nil {
+		return fmt.Errorf("testenv: minio is not running")
+	}
+	return p.Cmd.Process.Signal(sig)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 	_ "github.com/manta-ml/manta/modelhost/s3store" // registers s3:// stores
+	_ "github.com/manta-ml/manta/pyworker"          // registers the python runtime
 )
 
 // Config configures an embedded member (Start) or a client (Connect). The

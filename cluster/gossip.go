@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/manta-ml/manta/cluster/internal/wire"
 )
 
@@ -16,6 +18,7 @@ type loadView struct {
 	rates  map[string]float64  // identity -> requests/s on its host
 	hosts  map[string][]string // model id -> addresses hosting it or a replica
 	where  map[string]string   // identity -> address
+	bytes  map[string]int64    // model id -> bytes of an activation
 }
 
 // replicaHosts lists the members hosting other replicas of identity's
@@ -32,7 +35,7 @@ func (v *loadView) replicaHosts(identity string) []string {
 
 func newLoadView(loads []*wire.Load) *loadView {
 	v := &loadView{at: time.Now(), byAddr: map[string]*wire.Load{}, rates: map[string]float64{},
-		hosts: map[string][]string{}, where: map[string]string{}}
+		hosts: map[string][]string{}, where: map[string]string{}, bytes: map[string]int64{}}
 	for _, ld := range loads {
 		v.byAddr[ld.Address] = ld
 		for _, h := range ld.Hosted {
@@ -40,6 +43,7 @@ func newLoadView(loads []*wire.Load) *loadView {
 			v.where[h.Identity] = ld.Address
 			b := baseID(h.Identity)
 			v.hosts[b] = append(v.hosts[b], ld.Address)
+			v.bytes[b] = max(v.bytes[b], h.Bytes)
 		}
 	}
 	return v
@@ -100,6 +104,10 @@ func (l *Lookup) ownLoad() *wire.Load {
 	}
 	ld.Budget, ld.Used, ld.Pinned = src.Budget, src.Used, src.Pinned
 	ld.ModelsLoaded, ld.Rate = int32(src.ModelsLoaded), src.Rate
+	st := l.Stats()
+	ld.Counters = &wire.Counters{Placed: st.Placed, Refused: st.Refused, TooLarge: st.TooLarge, Duplicates: st.Duplicates,
+		Adopted: st.Adopted, Activated: st.Activated, Plans: st.Plans, MovesPlanned: st.MovesPlanned, Moves: st.Moves,
+		MoveFailures: st.MoveFailures, ReplicasAdded: st.ReplicasAdded, ReplicasGone: st.ReplicasGone, Lookups: st.Lookups}
 	for _, a := range *l.local.Load() {
 		h := &wire.Hosted{Identity: a.Identity, Bytes: a.Bytes, SinceUnixMs: a.SinceUnixMs}
 		if m, ok := src.Models[baseID(a.Identity)]; ok {
@@ -118,6 +126,7 @@ func (l *Lookup) ownLoad() *wire.Load {
 // 5%).
 func changed(a, b *wire.Load) bool {
 	if a.Budget != b.Budget || a.Used != b.Used || a.Pinned != b.Pinned || a.Active != b.Active ||
+		!proto.Equal(a.Counters, b.Counters) ||
 		a.ModelsLoaded != b.ModelsLoaded || len(a.Hosted) != len(b.Hosted) || a.Http != b.Http || differ(a.Rate, b.Rate) {
 		return true
 	}

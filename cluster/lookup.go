@@ -263,6 +263,11 @@ func (l *Lookup) Get(ci *pcluster.ClusterIdentity) *actor.PID {
 // change, until the cluster's request timeout; no single wait lasts
 // longer than FailureDetection.
 func (l *Lookup) Resolve(identity, kind string, noActivate bool) (*wire.LookupResponse, error) {
+	return l.resolve(&wire.LookupRequest{Identity: identity, Kind: kind, NoActivate: noActivate})
+}
+
+func (l *Lookup) resolve(req *wire.LookupRequest) (*wire.LookupResponse, error) {
+	identity, kind := req.Identity, req.Kind
 	timeout := l.cluster.Config.RequestTimeoutTime
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -286,7 +291,7 @@ func (l *Lookup) Resolve(identity, kind string, noActivate bool) (*wire.LookupRe
 			continue
 		}
 		wait := min(left, l.cfg.FailureDetection)
-		res, err := l.ask(actor.NewPID(owner, placerName), &wire.LookupRequest{Identity: identity, Kind: kind, NoActivate: noActivate}, wait, t, owner)
+		res, err := l.ask(actor.NewPID(owner, placerName), req, wait, t, owner)
 		if err == nil {
 			r, ok := res.(*wire.LookupResponse)
 			switch {

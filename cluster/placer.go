@@ -67,6 +67,7 @@ type dirEntry struct {
 	tried      map[string]bool
 	moving     bool
 	moveTo     string
+	prefer     string // the member the leader chose (a replica)
 }
 
 // localAct is one activation spawned on this member.
@@ -265,7 +266,8 @@ func (p *placer) onLookup(ctx actor.Context, req *wire.LookupRequest, sender *ac
 		p.held = append(p.held, heldLookup{req: req, sender: sender})
 		return
 	}
-	e = &dirEntry{identity: req.Identity, kind: req.Kind, activating: true, waiters: []*actor.PID{sender}, tried: map[string]bool{}}
+	e = &dirEntry{identity: req.Identity, kind: req.Kind, activating: true, waiters: []*actor.PID{sender}, tried: map[string]bool{},
+		prefer: req.Prefer}
 	p.dir[req.Identity] = e
 	p.estimate(ctx, e)
 }
@@ -384,6 +386,14 @@ func (p *placer) place(ctx actor.Context, e *dirEntry) {
 		e.tried = map[string]bool{}
 		members = p.view(e.kind, nil, true)
 	}
+	if e.prefer != "" && !e.tried[e.prefer] {
+		for _, m := range members {
+			if m.ID == e.prefer && m.Room() >= x.Bytes {
+				p.placeOn(ctx, e, m.ID)
+				return
+			}
+		}
+	}
 	i, err := placement.Choose(members, x, p.l.cfg.Weights, p.l.cfg.Sample, p.rng)
 	if err != nil {
 		// The guesses of recent placements may be what fills the members:
@@ -403,7 +413,10 @@ func (p *placer) place(ctx actor.Context, e *dirEntry) {
 		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED, fmt.Sprintf("no member can host %s now", e.identity))
 		return
 	}
-	target := members[i].ID
+	p.placeOn(ctx, e, members[i].ID)
+}
+
+func (p *placer) placeOn(ctx actor.Context, e *dirEntry, target string) {
 	p.recent[target] = append(p.recent[target], recentPlacement{bytes: e.bytes, at: time.Now()})
 	e.tried[target] = true
 	p.activateOn(ctx, e, target, false)

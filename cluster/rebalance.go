@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,13 +130,31 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 			l.logger.Info("placement: removing a replica", slog.String("model", id), slog.Float64("rate", r), slog.Int("replicas", int(k-1)))
 		}
 	}
-	// Activate new replicas before callers are told of them.
+	// Activate new replicas before callers are told of them, each on a
+	// member hosting no other activation of its model (the leader chooses:
+	// the directories of id@1, id@2, ... would each see stale gossip).
+	chosen := map[string][]string{}
+	prefer := map[string]string{}
+	members := rb.members(v)
+	for _, identity := range grow {
+		id := baseID(identity)
+		avoid := append(append([]string(nil), v.hosts[id]...), chosen[id]...)
+		x := placement.Model{Identity: identity, Bytes: v.bytes[id], Rate: hot, Avoid: avoid}
+		if i, err := placement.Choose(members, x, l.cfg.Weights, 0, nil); err == nil && !slices.Contains(avoid, members[i].ID) {
+			prefer[identity] = members[i].ID
+			chosen[id] = append(chosen[id], members[i].ID)
+			members[i].Active += x.Bytes
+			members[i].Rate += x.Rate
+			members[i].Models++
+		}
+	}
 	var wg sync.WaitGroup
 	for _, identity := range grow {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := l.Resolve(identity, KindModel, false); err != nil {
+			req := &wire.LookupRequest{Identity: identity, Kind: KindModel, Prefer: prefer[identity]}
+			if _, err := l.resolve(req); err != nil {
 				l.logger.Warn("placement: activate replica", slog.String("identity", identity), slog.Any("error", err))
 				return
 			}
@@ -169,35 +188,40 @@ func (rb *rebalancer) retire() {
 	}
 }
 
-// plan runs one planner cycle and starts the moves.
-func (rb *rebalancer) plan(v *loadView) {
-	l := rb.l
-	t := l.topo.Load()
+// members is the model-hosting members with a known load, their Rate the
+// sum of their activations' rates; nil if a member's load is unknown.
+func (rb *rebalancer) members(v *loadView) []placement.Member {
 	var members []placement.Member
-	index := map[string]int{}
-	for _, addr := range t.byKind[KindModel] {
+	for _, addr := range rb.l.topo.Load().byKind[KindModel] {
 		ld, ok := v.byAddr[addr]
 		if !ok {
-			return // a member's load is unknown: no plan on half a picture
+			return nil // no decision on half a picture
 		}
 		m := placement.Member{ID: addr, Budget: ld.Budget, Active: max(ld.Active, ld.Pinned), Models: len(ld.Hosted)}
 		if m.Budget <= 0 {
 			m.Budget = unlimited
 		}
-		index[addr] = len(members)
+		for _, h := range ld.Hosted {
+			m.Rate += h.Rate
+		}
 		members = append(members, m)
 	}
+	return members
+}
+
+// plan runs one planner cycle and starts the moves.
+func (rb *rebalancer) plan(v *loadView) {
+	l := rb.l
+	members := rb.members(v)
 	if len(members) < 2 {
 		return
 	}
 	var items []placement.Item
-	for _, addr := range t.byKind[KindModel] {
-		i := index[addr]
-		for _, h := range v.byAddr[addr].Hosted {
-			members[i].Rate += h.Rate
+	for i, m := range members {
+		for _, h := range v.byAddr[m.ID].Hosted {
 			items = append(items, placement.Item{Identity: h.Identity, Member: i, Bytes: h.Bytes, Rate: h.Rate,
-				// Replicas stay put: they exist to spread one model.
-				Frozen: replicaIndex(h.Identity) > 0})
+				// A replicated model stays put: its replicas spread it.
+				Frozen: replicaIndex(h.Identity) > 0 || rb.table[baseID(h.Identity)] > 0})
 		}
 	}
 	before := placement.Balance(members)

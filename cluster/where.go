@@ -78,6 +78,9 @@ type MemberLoad struct {
 	Rate         float64       `json:"rate"` // requests/s, EWMA
 	Hosted       []HostedModel `json:"hosted,omitempty"`
 	Age          time.Duration `json:"age"` // since the member published it
+	// Placement is what the member's placement counted: its directory,
+	// activator and, on the leader, rebalancer.
+	Placement Stats `json:"placement"`
 }
 
 // HostedModel is one activation in a MemberLoad.
@@ -94,6 +97,11 @@ func memberLoad(ld *wire.Load, now time.Time) MemberLoad {
 		Rate: ld.Rate, Age: now.Sub(time.UnixMilli(ld.AtUnixMs))}
 	for _, h := range ld.Hosted {
 		out.Hosted = append(out.Hosted, HostedModel{Identity: h.Identity, Bytes: h.Bytes, Rate: h.Rate, Since: time.UnixMilli(h.SinceUnixMs)})
+	}
+	if c := ld.Counters; c != nil {
+		out.Placement = Stats{Lookups: c.Lookups, Placed: c.Placed, Refused: c.Refused, TooLarge: c.TooLarge, Duplicates: c.Duplicates,
+			Adopted: c.Adopted, Activated: c.Activated, Plans: c.Plans, MovesPlanned: c.MovesPlanned, Moves: c.Moves,
+			MoveFailures: c.MoveFailures, ReplicasAdded: c.ReplicasAdded, ReplicasGone: c.ReplicasGone}
 	}
 	return out
 }

@@ -39,6 +39,7 @@ type Load struct {
 	Hosted        []*Hosted              `protobuf:"bytes,9,rep,name=hosted,proto3" json:"hosted,omitempty"`
 	AtUnixMs      int64                  `protobuf:"varint,10,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
 	Http          string                 `protobuf:"bytes,11,opt,name=http,proto3" json:"http,omitempty"`
+	Counters      *Counters              `protobuf:"bytes,12,opt,name=counters,proto3" json:"counters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +151,154 @@ func (x *Load) GetHttp() string {
 	return ""
 }
 
+func (x *Load) GetCounters() *Counters {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+// Counters are what a member's placement did since it started.
+type Counters struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Placed        int64                  `protobuf:"varint,1,opt,name=placed,proto3" json:"placed,omitempty"`
+	Refused       int64                  `protobuf:"varint,2,opt,name=refused,proto3" json:"refused,omitempty"`
+	TooLarge      int64                  `protobuf:"varint,3,opt,name=too_large,json=tooLarge,proto3" json:"too_large,omitempty"`
+	Duplicates    int64                  `protobuf:"varint,4,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	Adopted       int64                  `protobuf:"varint,5,opt,name=adopted,proto3" json:"adopted,omitempty"`
+	Activated     int64                  `protobuf:"varint,6,opt,name=activated,proto3" json:"activated,omitempty"`
+	Plans         int64                  `protobuf:"varint,7,opt,name=plans,proto3" json:"plans,omitempty"`
+	MovesPlanned  int64                  `protobuf:"varint,8,opt,name=moves_planned,json=movesPlanned,proto3" json:"moves_planned,omitempty"`
+	Moves         int64                  `protobuf:"varint,9,opt,name=moves,proto3" json:"moves,omitempty"`
+	MoveFailures  int64                  `protobuf:"varint,10,opt,name=move_failures,json=moveFailures,proto3" json:"move_failures,omitempty"`
+	ReplicasAdded int64                  `protobuf:"varint,11,opt,name=replicas_added,json=replicasAdded,proto3" json:"replicas_added,omitempty"`
+	ReplicasGone  int64                  `protobuf:"varint,12,opt,name=replicas_gone,json=replicasGone,proto3" json:"replicas_gone,omitempty"`
+	Lookups       int64                  `protobuf:"varint,13,opt,name=lookups,proto3" json:"lookups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Counters) Reset() {
+	*x = Counters{}
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Counters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Counters) ProtoMessage() {}
+
+func (x *Counters) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Counters.ProtoReflect.Descriptor instead.
+func (*Counters) Descriptor() ([]byte, []int) {
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Counters) GetPlaced() int64 {
+	if x != nil {
+		return x.Placed
+	}
+	return 0
+}
+
+func (x *Counters) GetRefused() int64 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *Counters) GetTooLarge() int64 {
+	if x != nil {
+		return x.TooLarge
+	}
+	return 0
+}
+
+func (x *Counters) GetDuplicates() int64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *Counters) GetAdopted() int64 {
+	if x != nil {
+		return x.Adopted
+	}
+	return 0
+}
+
+func (x *Counters) GetActivated() int64 {
+	if x != nil {
+		return x.Activated
+	}
+	return 0
+}
+
+func (x *Counters) GetPlans() int64 {
+	if x != nil {
+		return x.Plans
+	}
+	return 0
+}
+
+func (x *Counters) GetMovesPlanned() int64 {
+	if x != nil {
+		return x.MovesPlanned
+	}
+	return 0
+}
+
+func (x *Counters) GetMoves() int64 {
+	if x != nil {
+		return x.Moves
+	}
+	return 0
+}
+
+func (x *Counters) GetMoveFailures() int64 {
+	if x != nil {
+		return x.MoveFailures
+	}
+	return 0
+}
+
+func (x *Counters) GetReplicasAdded() int64 {
+	if x != nil {
+		return x.ReplicasAdded
+	}
+	return 0
+}
+
+func (x *Counters) GetReplicasGone() int64 {
+	if x != nil {
+		return x.ReplicasGone
+	}
+	return 0
+}
+
+func (x *Counters) GetLookups() int64 {
+	if x != nil {
+		return x.Lookups
+	}
+	return 0
+}
+
 // Hosted is one activation on the member that gossips it.
 type Hosted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -163,7 +312,7 @@ type Hosted struct {
 
 func (x *Hosted) Reset() {
 	*x = Hosted{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[1]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +324,7 @@ func (x *Hosted) String() string {
 func (*Hosted) ProtoMessage() {}
 
 func (x *Hosted) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[1]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +337,7 @@ func (x *Hosted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hosted.ProtoReflect.Descriptor instead.
 func (*Hosted) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{1}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Hosted) GetIdentity() string {
@@ -231,7 +380,7 @@ type Pid struct {
 
 func (x *Pid) Reset() {
 	*x = Pid{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[2]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +392,7 @@ func (x *Pid) String() string {
 func (*Pid) ProtoMessage() {}
 
 func (x *Pid) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[2]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +405,7 @@ func (x *Pid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pid.ProtoReflect.Descriptor instead.
 func (*Pid) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{2}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Pid) GetAddress() string {
@@ -280,13 +429,14 @@ type LookupRequest struct {
 	Identity      string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
 	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	NoActivate    bool                   `protobuf:"varint,3,opt,name=no_activate,json=noActivate,proto3" json:"no_activate,omitempty"` // where: answer what is recorded, activate nothing
+	Prefer        string                 `protobuf:"bytes,4,opt,name=prefer,proto3" json:"prefer,omitempty"`                            // activate on this member (address) if it fits
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[3]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +448,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[3]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +461,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{3}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LookupRequest) GetIdentity() string {
@@ -335,6 +485,13 @@ func (x *LookupRequest) GetNoActivate() bool {
 	return false
 }
 
+func (x *LookupRequest) GetPrefer() string {
+	if x != nil {
+		return x.Prefer
+	}
+	return ""
+}
+
 // LookupResponse answers a LookupRequest. code 0 is success; otherwise it
 // is an api.ErrorCode (too_large, not_found, overloaded).
 type LookupResponse struct {
@@ -350,7 +507,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[4]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +519,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[4]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +532,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{4}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LookupResponse) GetPid() *Pid {
@@ -426,7 +583,7 @@ type ActivateRequest struct {
 
 func (x *ActivateRequest) Reset() {
 	*x = ActivateRequest{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[5]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +595,7 @@ func (x *ActivateRequest) String() string {
 func (*ActivateRequest) ProtoMessage() {}
 
 func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[5]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +608,7 @@ func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateRequest.ProtoReflect.Descriptor instead.
 func (*ActivateRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{5}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ActivateRequest) GetIdentity() string {
@@ -496,7 +653,7 @@ type ActivateResponse struct {
 
 func (x *ActivateResponse) Reset() {
 	*x = ActivateResponse{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[6]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +665,7 @@ func (x *ActivateResponse) String() string {
 func (*ActivateResponse) ProtoMessage() {}
 
 func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[6]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +678,7 @@ func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateResponse.ProtoReflect.Descriptor instead.
 func (*ActivateResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{6}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ActivateResponse) GetPid() *Pid {
@@ -573,7 +730,7 @@ type Activation struct {
 
 func (x *Activation) Reset() {
 	*x = Activation{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[7]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +742,7 @@ func (x *Activation) String() string {
 func (*Activation) ProtoMessage() {}
 
 func (x *Activation) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[7]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +755,7 @@ func (x *Activation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activation.ProtoReflect.Descriptor instead.
 func (*Activation) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{7}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Activation) GetIdentity() string {
@@ -651,7 +808,7 @@ type Announce struct {
 
 func (x *Announce) Reset() {
 	*x = Announce{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[8]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +820,7 @@ func (x *Announce) String() string {
 func (*Announce) ProtoMessage() {}
 
 func (x *Announce) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[8]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +833,7 @@ func (x *Announce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Announce.ProtoReflect.Descriptor instead.
 func (*Announce) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{8}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Announce) GetTopology() uint64 {
@@ -718,7 +875,7 @@ type Terminated struct {
 
 func (x *Terminated) Reset() {
 	*x = Terminated{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[9]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +887,7 @@ func (x *Terminated) String() string {
 func (*Terminated) ProtoMessage() {}
 
 func (x *Terminated) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[9]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +900,7 @@ func (x *Terminated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Terminated.ProtoReflect.Descriptor instead.
 func (*Terminated) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{9}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Terminated) GetIdentity() string {
@@ -772,7 +929,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[10]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +941,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[10]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +954,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{10}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Stop) GetIdentity() string {
@@ -833,7 +990,7 @@ type MoveRequest struct {
 
 func (x *MoveRequest) Reset() {
 	*x = MoveRequest{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[11]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +1002,7 @@ func (x *MoveRequest) String() string {
 func (*MoveRequest) ProtoMessage() {}
 
 func (x *MoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[11]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +1015,7 @@ func (x *MoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveRequest.ProtoReflect.Descriptor instead.
 func (*MoveRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{11}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MoveRequest) GetIdentity() string {
@@ -886,7 +1043,7 @@ type MoveResponse struct {
 
 func (x *MoveResponse) Reset() {
 	*x = MoveResponse{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[12]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1055,7 @@ func (x *MoveResponse) String() string {
 func (*MoveResponse) ProtoMessage() {}
 
 func (x *MoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[12]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1068,7 @@ func (x *MoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveResponse.ProtoReflect.Descriptor instead.
 func (*MoveResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{12}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MoveResponse) GetOk() bool {
@@ -947,7 +1104,7 @@ type Replicas struct {
 
 func (x *Replicas) Reset() {
 	*x = Replicas{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[13]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1116,7 @@ func (x *Replicas) String() string {
 func (*Replicas) ProtoMessage() {}
 
 func (x *Replicas) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[13]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1129,7 @@ func (x *Replicas) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replicas.ProtoReflect.Descriptor instead.
 func (*Replicas) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{13}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Replicas) GetReplicas() map[string]int32 {
@@ -1004,7 +1161,7 @@ type ReplicasRequest struct {
 
 func (x *ReplicasRequest) Reset() {
 	*x = ReplicasRequest{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[14]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1173,7 @@ func (x *ReplicasRequest) String() string {
 func (*ReplicasRequest) ProtoMessage() {}
 
 func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[14]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1186,7 @@ func (x *ReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{14}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{15}
 }
 
 // LoadsRequest asks a member for the loads it knows (its own and the
@@ -1042,7 +1199,7 @@ type LoadsRequest struct {
 
 func (x *LoadsRequest) Reset() {
 	*x = LoadsRequest{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[15]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1211,7 @@ func (x *LoadsRequest) String() string {
 func (*LoadsRequest) ProtoMessage() {}
 
 func (x *LoadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[15]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1224,7 @@ func (x *LoadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadsRequest.ProtoReflect.Descriptor instead.
 func (*LoadsRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{15}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{16}
 }
 
 type LoadsResponse struct {
@@ -1080,7 +1237,7 @@ type LoadsResponse struct {
 
 func (x *LoadsResponse) Reset() {
 	*x = LoadsResponse{}
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[16]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1249,7 @@ func (x *LoadsResponse) String() string {
 func (*LoadsResponse) ProtoMessage() {}
 
 func (x *LoadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_internal_wire_wire_proto_msgTypes[16]
+	mi := &file_cluster_internal_wire_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1262,7 @@ func (x *LoadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadsResponse.ProtoReflect.Descriptor instead.
 func (*LoadsResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{16}
+	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadsResponse) GetLoads() []*Load {
@@ -1126,7 +1283,7 @@ var File_cluster_internal_wire_wire_proto protoreflect.FileDescriptor
 
 const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\n" +
-	" cluster/internal/wire/wire.proto\x12\x10manta.cluster.v1\"\xb6\x02\n" +
+	" cluster/internal/wire/wire.proto\x12\x10manta.cluster.v1\"\xee\x02\n" +
 	"\x04Load\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -1140,7 +1297,25 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\n" +
 	"at_unix_ms\x18\n" +
 	" \x01(\x03R\batUnixMs\x12\x12\n" +
-	"\x04http\x18\v \x01(\tR\x04http\"r\n" +
+	"\x04http\x18\v \x01(\tR\x04http\x126\n" +
+	"\bcounters\x18\f \x01(\v2\x1a.manta.cluster.v1.CountersR\bcounters\"\x8d\x03\n" +
+	"\bCounters\x12\x16\n" +
+	"\x06placed\x18\x01 \x01(\x03R\x06placed\x12\x18\n" +
+	"\arefused\x18\x02 \x01(\x03R\arefused\x12\x1b\n" +
+	"\ttoo_large\x18\x03 \x01(\x03R\btooLarge\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x04 \x01(\x03R\n" +
+	"duplicates\x12\x18\n" +
+	"\aadopted\x18\x05 \x01(\x03R\aadopted\x12\x1c\n" +
+	"\tactivated\x18\x06 \x01(\x03R\tactivated\x12\x14\n" +
+	"\x05plans\x18\a \x01(\x03R\x05plans\x12#\n" +
+	"\rmoves_planned\x18\b \x01(\x03R\fmovesPlanned\x12\x14\n" +
+	"\x05moves\x18\t \x01(\x03R\x05moves\x12#\n" +
+	"\rmove_failures\x18\n" +
+	" \x01(\x03R\fmoveFailures\x12%\n" +
+	"\x0ereplicas_added\x18\v \x01(\x03R\rreplicasAdded\x12#\n" +
+	"\rreplicas_gone\x18\f \x01(\x03R\freplicasGone\x12\x18\n" +
+	"\alookups\x18\r \x01(\x03R\alookups\"r\n" +
 	"\x06Hosted\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x12\n" +
@@ -1148,12 +1323,13 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\rsince_unix_ms\x18\x04 \x01(\x03R\vsinceUnixMs\"/\n" +
 	"\x03Pid\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"`\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"x\n" +
 	"\rLookupRequest\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
 	"\vno_activate\x18\x03 \x01(\bR\n" +
-	"noActivate\"\x9b\x01\n" +
+	"noActivate\x12\x16\n" +
+	"\x06prefer\x18\x04 \x01(\tR\x06prefer\"\x9b\x01\n" +
 	"\x0eLookupResponse\x12'\n" +
 	"\x03pid\x18\x01 \x01(\v2\x15.manta.cluster.v1.PidR\x03pid\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
@@ -1223,44 +1399,46 @@ func file_cluster_internal_wire_wire_proto_rawDescGZIP() []byte {
 	return file_cluster_internal_wire_wire_proto_rawDescData
 }
 
-var file_cluster_internal_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cluster_internal_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_cluster_internal_wire_wire_proto_goTypes = []any{
 	(*Load)(nil),             // 0: manta.cluster.v1.Load
-	(*Hosted)(nil),           // 1: manta.cluster.v1.Hosted
-	(*Pid)(nil),              // 2: manta.cluster.v1.Pid
-	(*LookupRequest)(nil),    // 3: manta.cluster.v1.LookupRequest
-	(*LookupResponse)(nil),   // 4: manta.cluster.v1.LookupResponse
-	(*ActivateRequest)(nil),  // 5: manta.cluster.v1.ActivateRequest
-	(*ActivateResponse)(nil), // 6: manta.cluster.v1.ActivateResponse
-	(*Activation)(nil),       // 7: manta.cluster.v1.Activation
-	(*Announce)(nil),         // 8: manta.cluster.v1.Announce
-	(*Terminated)(nil),       // 9: manta.cluster.v1.Terminated
-	(*Stop)(nil),             // 10: manta.cluster.v1.Stop
-	(*MoveRequest)(nil),      // 11: manta.cluster.v1.MoveRequest
-	(*MoveResponse)(nil),     // 12: manta.cluster.v1.MoveResponse
-	(*Replicas)(nil),         // 13: manta.cluster.v1.Replicas
-	(*ReplicasRequest)(nil),  // 14: manta.cluster.v1.ReplicasRequest
-	(*LoadsRequest)(nil),     // 15: manta.cluster.v1.LoadsRequest
-	(*LoadsResponse)(nil),    // 16: manta.cluster.v1.LoadsResponse
-	nil,                      // 17: manta.cluster.v1.Replicas.ReplicasEntry
+	(*Counters)(nil),         // 1: manta.cluster.v1.Counters
+	(*Hosted)(nil),           // 2: manta.cluster.v1.Hosted
+	(*Pid)(nil),              // 3: manta.cluster.v1.Pid
+	(*LookupRequest)(nil),    // 4: manta.cluster.v1.LookupRequest
+	(*LookupResponse)(nil),   // 5: manta.cluster.v1.LookupResponse
+	(*ActivateRequest)(nil),  // 6: manta.cluster.v1.ActivateRequest
+	(*ActivateResponse)(nil), // 7: manta.cluster.v1.ActivateResponse
+	(*Activation)(nil),       // 8: manta.cluster.v1.Activation
+	(*Announce)(nil),         // 9: manta.cluster.v1.Announce
+	(*Terminated)(nil),       // 10: manta.cluster.v1.Terminated
+	(*Stop)(nil),             // 11: manta.cluster.v1.Stop
+	(*MoveRequest)(nil),      // 12: manta.cluster.v1.MoveRequest
+	(*MoveResponse)(nil),     // 13: manta.cluster.v1.MoveResponse
+	(*Replicas)(nil),         // 14: manta.cluster.v1.Replicas
+	(*ReplicasRequest)(nil),  // 15: manta.cluster.v1.ReplicasRequest
+	(*LoadsRequest)(nil),     // 16: manta.cluster.v1.LoadsRequest
+	(*LoadsResponse)(nil),    // 17: manta.cluster.v1.LoadsResponse
+	nil,                      // 18: manta.cluster.v1.Replicas.ReplicasEntry
 }
 var file_cluster_internal_wire_wire_proto_depIdxs = []int32{
-	1,  // 0: manta.cluster.v1.Load.hosted:type_name -> manta.cluster.v1.Hosted
-	2,  // 1: manta.cluster.v1.LookupResponse.pid:type_name -> manta.cluster.v1.Pid
-	2,  // 2: manta.cluster.v1.ActivateResponse.pid:type_name -> manta.cluster.v1.Pid
-	2,  // 3: manta.cluster.v1.Activation.pid:type_name -> manta.cluster.v1.Pid
-	7,  // 4: manta.cluster.v1.Announce.activations:type_name -> manta.cluster.v1.Activation
-	2,  // 5: manta.cluster.v1.Terminated.pid:type_name -> manta.cluster.v1.Pid
-	2,  // 6: manta.cluster.v1.Stop.pid:type_name -> manta.cluster.v1.Pid
-	2,  // 7: manta.cluster.v1.MoveResponse.pid:type_name -> manta.cluster.v1.Pid
-	17, // 8: manta.cluster.v1.Replicas.replicas:type_name -> manta.cluster.v1.Replicas.ReplicasEntry
-	0,  // 9: manta.cluster.v1.LoadsResponse.loads:type_name -> manta.cluster.v1.Load
-	13, // 10: manta.cluster.v1.LoadsResponse.replicas:type_name -> manta.cluster.v1.Replicas
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 0: manta.cluster.v1.Load.hosted:type_name -> manta.cluster.v1.Hosted
+	1,  // 1: manta.cluster.v1.Load.counters:type_name -> manta.cluster.v1.Counters
+	3,  // 2: manta.cluster.v1.LookupResponse.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 3: manta.cluster.v1.ActivateResponse.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 4: manta.cluster.v1.Activation.pid:type_name -> manta.cluster.v1.Pid
+	8,  // 5: manta.cluster.v1.Announce.activations:type_name -> manta.cluster.v1.Activation
+	3,  // 6: manta.cluster.v1.Terminated.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 7: manta.cluster.v1.Stop.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 8: manta.cluster.v1.MoveResponse.pid:type_name -> manta.cluster.v1.Pid
+	18, // 9: manta.cluster.v1.Replicas.replicas:type_name -> manta.cluster.v1.Replicas.ReplicasEntry
+	0,  // 10: manta.cluster.v1.LoadsResponse.loads:type_name -> manta.cluster.v1.Load
+	14, // 11: manta.cluster.v1.LoadsResponse.replicas:type_name -> manta.cluster.v1.Replicas
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cluster_internal_wire_wire_proto_init() }
@@ -1274,7 +1452,7 @@ func file_cluster_internal_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_internal_wire_wire_proto_rawDesc), len(file_cluster_internal_wire_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

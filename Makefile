@@ -44,6 +44,10 @@ check: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
 
+.PHONY: soak
+soak: setup ## chaos soak: 3 members, Redis, MinIO, Python, faults injected (SOAK_DURATION, default 5m)
+	MANTA_SOAK=1 SOAK_DURATION=$${SOAK_DURATION:-5m} $(GO) test -count=1 -run TestSoak -v -timeout 60m ./internal/soak
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	@for pkg in $$($(GO) list ./...); do \

@@ -95,6 +95,9 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	host = actors.NewHost(store, cache, "")
 	host.Logger = cfg.Logger
+	if cfg.ActivationLog != nil {
+		logActivations(host, cfg.ActivationLog)
+	}
 	if cfg.IdleTimeout > 0 {
 		host.IdleTimeout = cfg.IdleTimeout
 	}

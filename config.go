@@ -3,6 +3,7 @@ package manta
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -57,6 +58,10 @@ type Config struct {
 	MaxInflightBatches int `json:"max_inflight_batches,omitempty" yaml:"max_inflight_batches,omitempty"`
 	// Cluster configures the Proto.Actor cluster underneath.
 	Cluster cluster.Config `json:"cluster" yaml:"cluster"`
+	// ActivationLog, when set, gets one line per activation and
+	// deactivation on this member: "<unix-nanos> +|- <identity>" (used by
+	// the soak to check that no model is ever active twice at once).
+	ActivationLog io.Writer `json:"-" yaml:"-"`
 	// Logger receives Manta's logs (nil: quiet).
 	Logger *slog.Logger `json:"-" yaml:"-"`
 }

@@ -2,8 +2,13 @@ package manta
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
+	"time"
+
+	"github.com/manta-ml/manta/actors"
 )
 
 // rollout runs the member's version poller until the client closes.
@@ -52,3 +57,26 @@ func (c *Client) ReloadLocal(id string) int {
 // WebhookMount lets a store add its change-notification endpoint to the
 // member's HTTP server (e.g. MinIO's webhook target); see Config.Webhooks.
 type WebhookMount func(onChange func(modelID string)) (pattern string, h http.Handler)
+
+// logActivations writes activation and deactivation lines to w.
+func logActivations(h *actors.Host, w io.Writer) {
+	var mu sync.Mutex
+	line := func(sign, identity string) {
+		mu.Lock()
+		fmt.Fprintf(w, "%d %s %s\n", time.Now().UnixNano(), sign, identity)
+		mu.Unlock()
+	}
+	prevA, prevD := h.OnActivate, h.OnDeactivate
+	h.OnActivate = func(identity string) {
+		line("+", identity)
+		if prevA != nil {
+			prevA(identity)
+		}
+	}
+	h.OnDeactivate = func(identity string) {
+		line("-", identity)
+		if prevD != nil {
+			prevD(identity)
+		}
+	}
+}

@@ -133,6 +133,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	if p := os.Getenv("MANTA_ACTIVATION_LOG"); p != "" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.ActivationLog = f
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, err := manta.Start(ctx, cfg)

@@ -1,0 +1,608 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/modelgen"
+	"github.com/manta-ml/manta/internal/testenv"
+	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/modelhost/s3store"
+)
+
+const (
+	nLinear  = 1000
+	nPython  = 8
+	budget   = 8 << 20
+	rate     = 200 // requests per second
+	stream   = "manta:requests"
+	results  = "manta:results"
+	minIdle  = "3s"
+	settling = 2 * time.Minute
+)
+
+type member struct {
+	name, http, log string
+	args            []string
+	env             []string
+	kills           []int64 // unix nanos of each SIGKILL
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	up     bool
+	killed int
+}
+
+func (m *member) start(bin string) error {
+	cmd := exec.Command(bin, append([]string{"serve"}, m.args...)...)
+	cmd.Env = append(os.Environ(), m.env...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %v", m.name, err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "http://") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("%s did not start", m.name)
+	}
+	m.mu.Lock()
+	m.cmd, m.up = cmd, true
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *member) kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil && m.up {
+		_ = m.cmd.Process.Signal(syscall.SIGKILL)
+		m.kills = append(m.kills, time.Now().UnixNano())
+		_ = m.cmd.Wait()
+		m.up = false
+		m.killed++
+	}
+}
+
+func (m *member) pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || !m.up {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
+// pythonWorkers lists the pids of the Python worker processes of pid.
+func pythonWorkers(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			if cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.Contains(string(cmdline), "python") {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func status(addr string) (*manta.Status, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/v1/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st manta.Status
+	return &st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func TestSoak(t *testing.T) {
+	if testing.Short() || os.Getenv("MANTA_SOAK") == "" {
+		t.Skip("the chaos soak runs with MANTA_SOAK=1 (make soak)")
+	}
+	dur := 60 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SOAK_DURATION")); err == nil && d > 0 {
+		dur = d
+	}
+	seed := uint64(1)
+	if s, err := strconv.ParseUint(os.Getenv("SOAK_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	rng := rand.New(rand.NewPCG(seed, 42))
+	ctx := context.Background()
+	python := testenv.Python(t)
+	etcd := testenv.StartEtcd(t)
+	rd := testenv.StartRedis(t, testenv.WithRedisAOF())
+	mi := testenv.StartMinIO(t)
+
+	// the store: 1,000 linear models and a few sklearn models in MinIO
+	cfg := s3store.DefaultConfig()
+	cfg.Endpoint, cfg.Secure, cfg.Bucket = mi.Endpoint, false, "models"
+	cfg.AccessKey, cfg.SecretKey = mi.AccessKey, mi.SecretKey
+	cfg.CacheDir = t.TempDir()
+	st, err := s3store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stage := t.TempDir()
+	features := make([]int, nLinear)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	var pushErr atomic.Value
+	for i := 0; i < nLinear; i++ {
+		features[i] = 2 + rng.IntN(200)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := pushLinear(ctx, st, stage, fmt.Sprintf("lin-%04d", i), features[i], 1); err != nil {
+				pushErr.Store(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if e := pushErr.Load(); e != nil {
+		t.Fatal(e)
+	}
+	pyDir := t.TempDir()
+	script := filepath.Join(testenv.RepoRoot(), "pyworker", "testdata", "make_models.py")
+	if out, err := exec.Command(python, script, pyDir, "reg").CombinedOutput(); err != nil {
+		t.Fatalf("make python models: %v %s", err, out)
+	}
+	for i := 0; i < nPython; i++ {
+		if err := pushPython(ctx, st, filepath.Join(pyDir, "reg"), fmt.Sprintf("py-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	bin := filepath.Join(t.TempDir(), "manta")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/manta-ml/manta/cmd/manta").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	storeURL := fmt.Sprintf("s3://models?endpoint=%s&secure=false", mi.Endpoint)
+	members := make([]*member, 3)
+	logDir := t.TempDir()
+	for i := range members {
+		m := &member{name: fmt.Sprintf("m%d", i), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+		m.log = filepath.Join(logDir, m.name+".activations")
+		m.args = []string{"--cluster", "etcd", "--etcd", etcd.Endpoint, "--store", storeURL + "&cache_dir=" + t.TempDir(),
+			"--redis", rd.URL(0), "--redis-min-idle", minIdle, "--redis-inflight", "128", "--http", m.http,
+			"--budget", strconv.Itoa(budget), "--member", m.name, "--idle", "5s"}
+		m.env = []string{"MANTA_ACTIVATION_LOG=" + m.log, "MINIO_ROOT_USER=" + mi.AccessKey, "MINIO_ROOT_PASSWORD=" + mi.SecretKey, "MANTA_PYTHON=" + python}
+		if err := m.start(bin); err != nil {
+			t.Fatal(err)
+		}
+		members[i] = m
+		t.Cleanup(m.kill)
+	}
+
+	opt, _ := redis.ParseURL(rd.URL(0))
+	opt.MaxRetries = 10
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+
+	// consumer: every result, by request id
+	var resMu sync.Mutex
+	seen := map[string]int{}
+	codes := map[string]int{}
+	stopConsumer := make(chan struct{})
+	consumerDone := make(chan struct{})
+	go func() {
+		defer close(consumerDone)
+		last := "0"
+		for {
+			select {
+			case <-stopConsumer:
+				return
+			default:
+			}
+			s, err := rc.XRead(ctx, &redis.XReadArgs{Streams: []string{results, last}, Count: 2000, Block: 500 * time.Millisecond}).Result()
+			if err != nil {
+				continue // redis restarting, or nothing new
+			}
+			resMu.Lock()
+			for _, msg := range s[0].Messages {
+				last = msg.ID
+				seen[fmt.Sprint(msg.Values["id"])]++
+				code := "ok"
+				if e := fmt.Sprint(msg.Values["error"]); e != "" {
+					code = strings.SplitN(e, ":", 2)[0]
+				}
+				codes[code]++
+			}
+			resMu.Unlock()
+		}
+	}()
+
+	// producer: a steady stream over all models (Zipf-ish), 5% Python
+	var sent atomic.Int64
+	var sendErrs atomic.Int64
+	stopProducer := make(chan struct{})
+	producerDone := make(chan struct{})
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(seed, 7)), 1.05, 1, nLinear-1)
+	go func() {
+		defer close(producerDone)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopProducer:
+				return
+			case <-tick.C:
+			}
+			for k := 0; k < rate/20; k++ {
+				id := "q-" + strconv.FormatInt(sent.Load(), 10)
+				var model, payload string
+				if rng.IntN(20) == 0 {
+					model, payload = fmt.Sprintf("py-%d", rng.IntN(nPython)), `{"features":[1,2,3,4,5]}`
+				} else {
+					i := int(zipf.Uint64())
+					model, payload = fmt.Sprintf("lin-%04d", i), onesPayload(features[i])
+				}
+				err := rc.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"model": model, "id": id, "payload": payload}}).Err()
+				if err != nil {
+					sendErrs.Add(1) // Redis is restarting: this id was never sent
+					break
+				}
+				sent.Add(1)
+			}
+		}
+	}()
+
+	// sampler: double activations, memory against budget, leaks on m0
+	var maxUsed, maxModel int64
+	var m0Start, m0End [2]int64
+	var sampleMu sync.Mutex
+	sampleOnce := func(record bool) {
+		sampleMu.Lock()
+		defer sampleMu.Unlock()
+		where := map[string]string{}
+		for _, m := range members {
+			if m.pid() == 0 {
+				continue
+			}
+			s, err := status(m.http)
+			if err != nil {
+				continue
+			}
+			for _, info := range s.Members {
+				if info.HTTP != m.http && !strings.HasSuffix(info.HTTP, m.http) {
+					continue
+				}
+				if info.UsedBytes > maxUsed {
+					maxUsed = info.UsedBytes
+				}
+				for _, a := range info.ActiveModels {
+					where[a] = m.name
+				}
+				if m == members[0] {
+					m0End = [2]int64{info.Goroutines, info.OpenFDs}
+				}
+			}
+		}
+	}
+	stopSampler := make(chan struct{})
+	samplerDone := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampler:
+				return
+			case <-t.C:
+				sampleOnce(true)
+			}
+		}
+	}()
+
+	// faults, from the seed; members[0] is never killed (the leak baseline)
+	faults := map[string]int{}
+	start := time.Now()
+	time.Sleep(5 * time.Second) // warm-up traffic before the first fault
+	sampleOnce(false)
+	sampleMu.Lock()
+	m0Start = m0End
+	sampleMu.Unlock()
+	version := map[string]int{}
+	for time.Since(start) < dur {
+		time.Sleep(time.Duration(3000+rng.IntN(3000)) * time.Millisecond) // the pace of the fault injector
+		switch k := rng.IntN(5); k {
+		case 0:
+			m := members[1+rng.IntN(2)]
+			m.kill()
+			faults["kill -9 member"]++
+			go func() {
+				time.Sleep(2 * time.Second) // the member stays dead for a while
+				if err := m.start(bin); err != nil {
+					t.Errorf("restart: %v", err)
+				}
+			}()
+		case 1:
+			m := members[rng.IntN(3)]
+			if ws := pythonWorkers(m.pid()); len(ws) > 0 {
+				_ = syscall.Kill(ws[rng.IntN(len(ws))], syscall.SIGKILL)
+				faults["kill -9 python worker"]++
+			} else {
+				faults["kill -9 python worker (none running)"]++
+			}
+		case 2:
+			rd.Kill()
+			rd.Restart()
+			faults["restart redis (AOF)"]++
+		case 3:
+			_ = mi.Signal(syscall.SIGSTOP)
+			time.Sleep(3 * time.Second) // MinIO stays paused for a while
+			_ = mi.Signal(syscall.SIGCONT)
+			faults["pause minio 3s"]++
+		case 4:
+			i := rng.IntN(nLinear)
+			id := fmt.Sprintf("lin-%04d", i)
+			version[id]++
+			if err := pushLinear(ctx, st, stage, id, features[i], float64(1+version[id])); err != nil {
+				t.Logf("push new version of %s: %v", id, err)
+			}
+			faults["push new version"]++
+		}
+	}
+	close(stopProducer)
+	<-producerDone
+	time.Sleep(3 * time.Second) // a member killed last is being restarted by its goroutine
+	for _, m := range members {
+		if m.pid() == 0 {
+			if err := m.start(bin); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// every id sent must get a result
+	total := int(sent.Load())
+	deadline := time.Now().Add(settling)
+	for {
+		resMu.Lock()
+		missing := 0
+		for i := 0; i < total; i++ {
+			if seen["q-"+strconv.Itoa(i)] == 0 {
+				missing++
+			}
+		}
+		resMu.Unlock()
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second) // waiting for reclaim of the last entries
+	}
+	time.Sleep(8 * time.Second) // let member 0 go quiet (idle actors stop) before the leak sample
+	close(stopSampler)
+	<-samplerDone
+	sampleOnce(false)
+	close(stopConsumer)
+	<-consumerDone
+
+	resMu.Lock()
+	missing, dups := 0, 0
+	for i := 0; i < total; i++ {
+		n := seen["q-"+strconv.Itoa(i)]
+		if n == 0 {
+			missing++
+		} else {
+			dups += n - 1
+		}
+	}
+	resMu.Unlock()
+	for _, n := range features {
+		maxModel = max(maxModel, int64(n)*8+1024)
+	}
+	for _, m := range members {
+		m.kill() // close the activation logs
+	}
+	violations, overlapMax := doubleActivations(t, members, time.Now().UnixNano())
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nsoak summary (seed %d, %v)\n", seed, dur)
+	fmt.Fprintf(&b, "  %-34s %d (+%d XADDs refused while Redis restarted)\n", "requests sent", total, sendErrs.Load())
+	var kinds []string
+	for k := range faults {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "  fault: %-27s %d\n", k, faults[k])
+	}
+	var cs []string
+	for c := range codes {
+		cs = append(cs, fmt.Sprintf("%s=%d", c, codes[c]))
+	}
+	sort.Strings(cs)
+	fmt.Fprintf(&b, "  %-34s %s\n", "results by outcome", strings.Join(cs, " "))
+	fmt.Fprintf(&b, "  %-34s %d\n", "duplicates", dups)
+	fmt.Fprintf(&b, "  %-34s %d\n", "missing", missing)
+	fmt.Fprintf(&b, "  %-34s %d (longest overlap %v)\n", "double activations (activation log)", len(violations), time.Duration(overlapMax))
+	fmt.Fprintf(&b, "  %-34s %.2f (max used %d / budget %d)\n", "max memory / budget", float64(maxUsed)/budget, maxUsed, budget)
+	fmt.Fprintf(&b, "  %-34s goroutines %d -> %d, fds %d -> %d\n", "member m0 (never killed)", m0Start[0], m0End[0], m0Start[1], m0End[1])
+	t.Log(b.String())
+	if missing > 0 {
+		t.Errorf("%d request ids have no result", missing)
+	}
+	if len(violations) > 0 {
+		t.Errorf("double activations: %v", violations[:min(len(violations), 10)])
+	}
+	if maxUsed > budget+maxModel {
+		t.Errorf("memory %d exceeded the budget %d by more than one model (%d)", maxUsed, budget, maxModel)
+	}
+	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
+		t.Errorf("goroutines of m0 grew from %d to %d", m0Start[0], m0End[0])
+	}
+	if m0Start[1] > 0 && m0End[1] > 2*m0Start[1]+50 {
+		t.Errorf("open fds of m0 grew from %d to %d", m0Start[1], m0End[1])
+	}
+}
+
+func onesPayload(n int) string {
+	return `{"features":[` + strings.TrimSuffix(strings.Repeat("1,", n), ",") + `]}`
+}
+
+// pushLinear pushes a version of a linear model with n weights all equal to w.
+func pushLinear(ctx context.Context, st modelhost.Store, stage, id string, n int, w float64) error {
+	dir, err := os.MkdirTemp(stage, id+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ws := make([]float64, n)
+	for i := range ws {
+		ws[i] = w
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), modelgen.LinearJSON(ws, 0, "identity"), 0o644); err != nil {
+		return err
+	}
+	man := fmt.Sprintf(`{"id":%q,"runtime":"linear","entrypoint":"model.json","memory_bytes":%d}`, id, n*8+1024)
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(man), 0o644); err != nil {
+		return err
+	}
+	_, err = modelhost.Push(ctx, st, dir, modelhost.PushOptions{})
+	return err
+}
+
+// pushPython pushes the sklearn model in dir under another id.
+func pushPython(ctx context.Context, st modelhost.Store, dir, id string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	m["id"] = id
+	delete(m, "version")
+	delete(m, "files")
+	stage, err := os.MkdirTemp("", "soak-py-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	entry := fmt.Sprint(m["entrypoint"])
+	data, err := os.ReadFile(filepath.Join(dir, entry))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(stage, entry), data, 0o644); err != nil {
+		return err
+	}
+	mb, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(stage, "manifest.json"), mb, 0o644); err != nil {
+		return err
+	}
+	_, err = modelhost.Push(ctx, st, stage, modelhost.PushOptions{})
+	return err
+}
+
+type interval struct {
+	member     string
+	start, end int64
+}
+
+// doubleActivations reads the members' activation logs and returns the
+// identities active on two members at overlapping times. A kill ends a
+// member's open activations at the kill time.
+func doubleActivations(t *testing.T, members []*member, end int64) ([]string, int64) {
+	byID := map[string][]interval{}
+	for _, m := range members {
+		b, err := os.ReadFile(m.log)
+		if err != nil {
+			t.Errorf("activation log of %s: %v", m.name, err)
+			continue
+		}
+		open := map[string]int64{}
+		kills := append([]int64(nil), m.kills...)
+		closeAll := func(at int64) {
+			for id, s := range open {
+				byID[id] = append(byID[id], interval{m.name, s, at})
+			}
+			open = map[string]int64{}
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				continue
+			}
+			ts, _ := strconv.ParseInt(f[0], 10, 64)
+			for len(kills) > 0 && kills[0] < ts {
+				closeAll(kills[0])
+				kills = kills[1:]
+			}
+			id := f[2]
+			if f[1] == "+" {
+				open[id] = ts
+			} else if s, ok := open[id]; ok {
+				byID[id] = append(byID[id], interval{m.name, s, ts})
+				delete(open, id)
+			}
+		}
+		for _, k := range kills {
+			closeAll(k)
+		}
+		closeAll(end)
+	}
+	var out []string
+	var longest int64
+	for id, ivs := range byID {
+		for i := 0; i < len(ivs); i++ {
+			for j := i + 1; j < len(ivs); j++ {
+				a, b := ivs[i], ivs[j]
+				if a.member != b.member && a.start < b.end && b.start < a.end {
+					ov := min(a.end, b.end) - max(a.start, b.start)
+					longest = max(longest, ov)
+					out = append(out, fmt.Sprintf("%s on %s and %s for %v", id, a.member, b.member, time.Duration(ov)))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, longest
+}

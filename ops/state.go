@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -249,15 +250,34 @@ func (s *Server) Members(ctx context.Context, limit int, model string) (*Members
 			mv.Local = true
 			mv.Detail = s.Detail(limit, model)
 		case mv.HTTP != "":
+			addr := routableHTTP(mv.HTTP, mv.Address)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				mv.Detail, mv.DetailError = s.remoteDetail(ctx, mv.HTTP, limit, model)
+				mv.Detail, mv.DetailError = s.remoteDetail(ctx, addr, limit, model)
 			}()
 		}
 	}
 	wg.Wait()
 	return &out, nil
+}
+
+// routableHTTP turns a member's HTTP listen address into one to dial: a
+// wildcard host (0.0.0.0, [::], "") is replaced by the host of its
+// cluster address (a pod's IP), with the HTTP port kept.
+func routableHTTP(httpAddr, clusterAddr string) string {
+	h, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return httpAddr
+	}
+	if ip := net.ParseIP(h); h != "" && (ip == nil || !ip.IsUnspecified()) {
+		return httpAddr
+	}
+	ch, _, err := net.SplitHostPort(clusterAddr)
+	if err != nil || ch == "" {
+		return httpAddr
+	}
+	return net.JoinHostPort(ch, port)
 }
 
 // remoteDetail asks another member for its details.

@@ -122,3 +122,18 @@ func TestRecentQuantiles(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutableHTTP(t *testing.T) {
+	for _, c := range [][3]string{
+		{"0.0.0.0:8080", "10.1.2.3:8090", "10.1.2.3:8080"},
+		{"[::]:8080", "10.1.2.3:8090", "10.1.2.3:8080"},
+		{":8080", "[fd00::1]:8090", "[fd00::1]:8080"},
+		{"10.9.9.9:8080", "10.1.2.3:8090", "10.9.9.9:8080"},
+		{"manta-0.manta:8080", "10.1.2.3:8090", "manta-0.manta:8080"},
+		{"0.0.0.0:8080", "bad", "0.0.0.0:8080"},
+	} {
+		if got := routableHTTP(c[0], c[1]); got != c[2] {
+			t.Errorf("routableHTTP(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}

@@ -1,7 +1,8 @@
-// Package cluster starts Manta members on a Proto.Actor cluster and holds
-// what Manta needs from it: providers (local: in-process, the embedded
-// default; etcd: several processes; automanaged), a quiet logger, and the
-// identity lookup, the seam where placement plugs in.
+// Package cluster starts Manta members on a Proto.Actor cluster and places
+// model actors on them (DESIGN.md "Placement"): providers (local:
+// in-process, the embedded default; etcd: several processes; automanaged),
+// a quiet logger, and Manta's IdentityLookup, the default for every
+// provider.
 //
 // Start and StartClient return errors instead of panicking (protoactor's
 // StartMember panics on provider errors), and Shutdown never panics
@@ -9,5 +10,48 @@
 //
 //	cfg := cluster.DefaultConfig()          // local provider, 127.0.0.1
 //	cfg.Provider, cfg.Etcd = cluster.ProviderEtcd, []string{"127.0.0.1:2379"}
+//	cfg.Source = host.PlacementSource()     // memory, rates, estimates (actors.Host)
 //	m, err := cluster.Start(ctx, cfg, kinds...)
+//
+// # Placement
+//
+// Every member runs a placement actor ("manta-placement") with two roles.
+// As a directory it owns the identities whose rendezvous owner it is
+// (protoactor's disthash rule, so it is the member disthash would have
+// activated them on): the first lookup of an identity estimates its memory
+// (Source.Estimate, from the manifest), chooses a member with
+// placement.Choose over the gossiped loads of the members that can fit it
+// (cold models by memory alone, ⌈√n⌉ candidates), asks that member to
+// activate it, records where it went and answers every later lookup with
+// it. Lookups of one identity from anywhere reach the one directory, so
+// concurrent first requests cause one activation. A model that fits
+// nowhere is answered too_large, naming the largest free budget.
+//
+// As an activator it spawns the activations placed on its member (after
+// checking they fit its budget: a member refuses rather than overcommits,
+// and the directory chooses again), tells their directory when they stop,
+// and re-announces all of them to their owners after every topology
+// change. A new owner holds first activations until every member has
+// re-announced (at most PlacementConfig.HandOffGrace); a directory that
+// hears of two activations of one identity keeps the older and stops the
+// other. Topology changes stop nothing: entries on members that left are
+// dropped, and the next request activates the model on a survivor.
+//
+// No wait on another member lasts longer than FailureDetection: lookups
+// and activations give up on a member that does not answer (and on one
+// that leaves), and try again; Member.Alive lets the SDK resend requests
+// whose target's member left.
+//
+// Every member gossips its load a few times a second (protoactor gossip,
+// key "manta.load"): budget, used, pinned and active bytes, models loaded,
+// request rate and each activation's size and rate, plus its placement
+// counters. The member with the lowest id is the leader: every
+// RebalanceConfig.Interval it gives models hotter than HotRate replicas
+// id@1..id@k on other members (callers spread over them with Member.Route,
+// power of two choices on outstanding requests) and runs the rebalancer
+// (placement.Planner: hysteresis, at most K moves, cool-down), whose moves
+// the directories carry out make-before-break: activate and load on the
+// target, switch the entry, stop the old activation.
+//
+// Member.Where and Member.Loads answer `manta where` and `manta status`.
 package cluster

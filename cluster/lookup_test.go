@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster/internal/wire"
 )
 
 // fakeSource is a member's Source for tests: a budget, fixed estimates.
@@ -293,5 +294,101 @@ func TestLookupJoinKeepsAndLeaveMoves(t *testing.T) {
 	}
 	if len(gone) == 0 {
 		t.Log("the member that left hosted nothing (placement put everything elsewhere)")
+	}
+}
+
+// Two activations of one identity (as after a split view): the directory
+// hears of the second, keeps the older and stops the other.
+func TestLookupDuplicateResolved(t *testing.T) {
+	sizes := map[string]int64{"dup": 10}
+	tc := newTestCluster(t)
+	for i := 0; i < 3; i++ {
+		tc.start(&fakeSource{budget: 1000, sizes: sizes})
+	}
+	tc.waitMembers(3)
+	first := ask(t, tc.members[0], "dup").ServedBy
+	owner := tc.members[0].lookup.topo.Load().owner("dup", KindModel)
+	var q, r *Member // q: hosts the duplicate; r: asks for it (not the owner)
+	for _, m := range tc.members {
+		if m.Address() != first && q == nil {
+			q = m
+		}
+	}
+	for _, m := range tc.members {
+		if m.Address() != owner {
+			r = m
+		}
+	}
+	res, err := r.System.Root.RequestFuture(placerAt(q.Address()), &wire.ActivateRequest{Identity: "dup", Kind: KindModel, Bytes: 10}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
+		t.Fatalf("activate: %+v", res)
+	}
+	waitCond(t, "the duplicate stopped", func() bool {
+		w := tc.reg.where("dup")
+		return len(w) == 1 && w[0] == first
+	})
+	var dups int64
+	for _, m := range tc.members {
+		dups += m.PlacementStats().Duplicates
+	}
+	if dups != 1 {
+		t.Errorf("%d duplicates counted, want 1", dups)
+	}
+	for _, m := range tc.members {
+		m.Cluster.PidCache.Remove("dup", KindModel)
+		if got := ask(t, m, "dup").ServedBy; got != first {
+			t.Errorf("dup served by %s, want the older activation on %s", got, first)
+		}
+	}
+}
+
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition
+	}
+}
+
+func TestRouteSpreadsOverReplicas(t *testing.T) {
+	l := NewLookup(PlacementConfig{}, nil, nil)
+	l.replicas.Store(&wire.Replicas{Replicas: map[string]int32{}})
+	if id, done := l.Route("solo"); id != "solo" {
+		t.Fatalf("no replicas: routed to %s", id)
+	} else {
+		done()
+	}
+	l.replicas.Store(&wire.Replicas{Replicas: map[string]int32{"hot": 3}})
+	// Requests that never end: power of two choices keeps the
+	// outstanding counts within one of each other... nearly.
+	seen := map[string]int{}
+	var dones []func()
+	for i := 0; i < 400; i++ {
+		id, done := l.Route("hot")
+		seen[id]++
+		dones = append(dones, done)
+	}
+	if len(seen) != 4 {
+		t.Fatalf("routed to %v, want hot and hot@1..hot@3", seen)
+	}
+	for id, n := range seen {
+		if n < 80 || n > 120 {
+			t.Errorf("%s got %d of 400 outstanding requests", id, n)
+		}
+	}
+	for _, d := range dones {
+		d()
+		d() // idempotent
+	}
+	for _, id := range []string{"hot", "hot@1", "hot@2", "hot@3"} {
+		if n := l.outstanding(id).Load(); n != 0 {
+			t.Errorf("%s: %d outstanding after every request ended", id, n)
+		}
 	}
 }

@@ -84,6 +84,7 @@ func DefaultConfig() Config {
 		Host:           "127.0.0.1",
 		RequestTimeout: 10 * time.Second,
 		EtcdPrefix:     "/manta",
+		Placement:      DefaultPlacementConfig(),
 	}
 }
 
@@ -109,7 +110,7 @@ func (c *Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		return fmt.Errorf("cluster: config: request_timeout must be positive, got %v", c.RequestTimeout)
 	}
-	return nil
+	return c.Placement.Validate()
 }
 
 // QuietLogger is a logger that drops everything.

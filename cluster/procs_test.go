@@ -321,6 +321,19 @@ func TestProcsPlacementFailoverJoin(t *testing.T) {
 			t.Errorf("member %s holds %d MiB of estimates, over its 384 MiB budget", m, b/mib)
 		}
 	}
+	// Where (the SDK's, through a directory) agrees with the members.
+	for _, id := range pc.ids[:20] {
+		w, err := pc.client.Where(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Activations) != 1 || w.Activations[0].Address != before[id][0] || w.Activations[0].HTTP == "" {
+			t.Errorf("where %s = %+v, status says %v", id, w, before[id])
+		}
+	}
+	if loads, err := pc.client.Loads(context.Background()); err != nil || len(loads) != 3 {
+		t.Errorf("loads: %d members, %v", len(loads), err)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -135,8 +135,24 @@ func (c PlacementConfig) withDefaults() PlacementConfig {
 	if r.Interval <= 0 {
 		r.Interval = d.Rebalance.Interval
 	}
-	if r.Plan == (placement.PlanConfig{}) {
-		r.Plan = d.Rebalance.Plan
+	dp := d.Rebalance.Plan
+	if r.Plan.Trigger == (placement.Ratio{}) {
+		r.Plan.Trigger = dp.Trigger
+	}
+	if r.Plan.Target == (placement.Ratio{}) {
+		r.Plan.Target = dp.Target
+	}
+	if r.Plan.MaxMoves <= 0 {
+		r.Plan.MaxMoves = dp.MaxMoves
+	}
+	if r.Plan.MoveCost <= 0 {
+		r.Plan.MoveCost = dp.MoveCost
+	}
+	if r.Plan.Headroom <= 0 {
+		r.Plan.Headroom = dp.Headroom
+	}
+	if r.Plan.CoolDown <= 0 {
+		r.Plan.CoolDown = dp.CoolDown
 	}
 	if r.HotRate == 0 {
 		r.HotRate = d.Rebalance.HotRate

@@ -38,3 +38,26 @@ if [ ! -x "$BIN/minio" ]; then
   echo "setup: building the MinIO server into .bin (takes a few minutes)"
   GOBIN="$BIN" go install github.com/minio/minio@latest
 fi
+
+# Operations tests (ops, deploy): Debian's prometheus (the server and
+# promtool) and chromium with a font (headless, for the status page).
+# Optional for building and serving Manta, so a failed install only warns
+# here; their tests fail under CI=true when the binaries are missing.
+OPS_PKGS=()
+for p in prometheus chromium fonts-liberation; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || OPS_PKGS+=("$p")
+done
+if [ ${#OPS_PKGS[@]} -gt 0 ]; then
+  echo "setup: installing ${OPS_PKGS[*]}"
+  OPS_SUDO=""
+  if [ "$(id -u)" != 0 ]; then OPS_SUDO=sudo; fi
+  if ! { $OPS_SUDO apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive $OPS_SUDO apt-get install -y -qq --no-install-recommends "${OPS_PKGS[@]}" >/dev/null; }; then
+    echo "setup: warning: could not install ${OPS_PKGS[*]}; the ops and deploy tests need them" >&2
+  fi
+  # Debian's prometheus package enables a service on :9090; tests start
+  # their own server, so stop one that the install may have started.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $OPS_SUDO systemctl stop prometheus >/dev/null 2>&1 || true
+  fi
+fi

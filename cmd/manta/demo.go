@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/internal/modelgen"
+	"github.com/manta-ml/manta/modelhost"
 )
 
 // cmdDemo generates linear models of very different sizes, serves them on
@@ -46,6 +48,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pyModels := demoPython(root, *dir, stdout)
 	var total int64
 	for _, m := range models {
 		total += m.mem
@@ -77,6 +80,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	picks := make([]int, *nReq)
 	for i := range picks {
 		picks[i] = perm[zipf.Uint64()]
+		if len(pyModels) > 0 && rng.IntN(50) == 0 {
+			picks[i] = -1 - rng.IntN(len(pyModels)) // a Python model
+		}
 	}
 	payloads := sync.Map{}
 	payloadFor := func(m demoModel) []byte {
@@ -97,7 +103,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return b.Bytes()
 	}
 
-	var next, done, failed, wrong atomic.Int64
+	var next, done, failed, wrong, pyDone atomic.Int64
 	lat := make([]time.Duration, *nReq)
 	var firstErr atomic.Value
 	start := time.Now()
@@ -110,6 +116,24 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 				i := next.Add(1) - 1
 				if i >= int64(len(picks)) {
 					return
+				}
+				if picks[i] < 0 {
+					pm := pyModels[-1-picks[i]]
+					t0 := time.Now()
+					res, err := c.Model(pm.id).Predict(ctx, pm.payload).Get(ctx)
+					lat[i] = time.Since(t0)
+					pyDone.Add(1)
+					var out struct {
+						Prediction *float64 `json:"prediction"`
+					}
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					} else if json.Unmarshal(res.Output, &out) != nil || out.Prediction == nil {
+						wrong.Add(1)
+					}
+					done.Add(1)
+					continue
 				}
 				m := models[picks[i]]
 				t0 := time.Now()
@@ -158,10 +182,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	hc := c.Host().Counters()
 	distinct := map[int]bool{}
 	for _, p := range picks {
+		if p < 0 {
+			continue
+		}
 		distinct[p] = true
 	}
 	fmt.Fprintf(stdout, "\nsummary\n")
 	fmt.Fprintf(stdout, "  requests          %d in %v (%.0f req/s), %d models called\n", *nReq, elapsed.Round(time.Millisecond), float64(*nReq)/elapsed.Seconds(), len(distinct))
+	if len(pyModels) > 0 {
+		fmt.Fprintf(stdout, "  python            %d requests to %d sklearn models (python runtime, one load per member)\n", pyDone.Load(), len(pyModels))
+	}
 	fmt.Fprintf(stdout, "  errors            %d (wrong predictions: %d)\n", failed.Load(), wrong.Load())
 	fmt.Fprintf(stdout, "  latency           p50 %v  p99 %v  max %v\n", q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 	fmt.Fprintf(stdout, "  activations       %d (deactivations %d, batches %d)\n", hc.Activations, hc.Deactivations, hc.Batches)
@@ -237,4 +267,64 @@ func demoModels(root string, n int, seed uint64, stdout io.Writer) ([]demoModel,
 		fmt.Fprintf(stdout, "reusing the models generated before\n")
 	}
 	return models, nil
+}
+
+type pyModel struct {
+	id      string
+	payload []byte
+}
+
+// demoPython trains three ETA lane models with Debian's Python and sklearn
+// (examples/eta/train.py) and writes them into the demo's store; without
+// Python+sklearn the demo runs on linear models alone.
+func demoPython(root, dir string, stdout io.Writer) []pyModel {
+	python := os.Getenv("MANTA_PYTHON")
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	script := filepath.Join("examples", "eta", "train.py")
+	if _, err := os.Stat(script); err != nil {
+		return nil
+	}
+	if err := exec.Command(python, "-c", "import sklearn, joblib, numpy").Run(); err != nil {
+		fmt.Fprintf(stdout, "no Python with sklearn at %s: the demo uses linear models only (make setup installs it)\n", python)
+		return nil
+	}
+	out := filepath.Join(dir, "eta-trained")
+	if b, err := exec.Command(python, script, "--out", out, "--lanes", "3").CombinedOutput(); err != nil {
+		fmt.Fprintf(stdout, "training the Python models failed, skipping them: %v %s\n", err, b)
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(out, "lanes.json"))
+	if err != nil {
+		return nil
+	}
+	var idx struct {
+		Lanes []struct {
+			ID      string `json:"id"`
+			Example struct {
+				Features []float64 `json:"features"`
+			} `json:"example"`
+		} `json:"lanes"`
+	}
+	if json.Unmarshal(b, &idx) != nil {
+		return nil
+	}
+	st, err := modelhost.OpenStore(context.Background(), root)
+	if err != nil {
+		return nil
+	}
+	var models []pyModel
+	for _, l := range idx.Lanes {
+		if vs, _ := st.Versions(context.Background(), l.ID); len(vs) == 0 {
+			if _, err := modelhost.Push(context.Background(), st, filepath.Join(out, l.ID), modelhost.PushOptions{}); err != nil {
+				fmt.Fprintf(stdout, "push %s: %v\n", l.ID, err)
+				return nil
+			}
+		}
+		p, _ := json.Marshal(map[string]any{"features": l.Example.Features})
+		models = append(models, pyModel{id: l.ID, payload: p})
+	}
+	fmt.Fprintf(stdout, "3 Python models (sklearn GradientBoostingRegressor, ETA lanes) join the workload\n")
+	return models
 }

@@ -255,7 +255,7 @@ func TestManifestsHangTogether(t *testing.T) {
 			}
 			defined := map[string]bool{}
 			for _, e := range c.Env {
-				if vf := e.ValueFrom; vf != nil && vf.SecretKeyRef != nil {
+				if vf := e.ValueFrom; vf != nil && vf.SecretKeyRef != nil && (vf.SecretKeyRef.Optional == nil || !*vf.SecretKeyRef.Optional) {
 					s, ok := find[*corev1.Secret](objs, "Secret", vf.SecretKeyRef.Name)
 					if _, has := s.StringData[vf.SecretKeyRef.Key]; !ok || !has {
 						t.Errorf("%s env %s: secret %s key %s not defined", wname, e.Name, vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,6 +90,24 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
+	}
+
+	// Behind a bearer token (manta serve --http-token), the page opened as
+	// /#token=... sends it with its requests.
+	guarded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		open := r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/")
+		if !open && r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		e.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer guarded.Close()
+	dom, err = browser.WaitDOM(guarded.URL+"/#token=s3cret", 3*time.Second, 60*time.Second, func(dom string) bool {
+		return strings.Contains(dom, `data-ready="1"`) && strings.Contains(dom, `data-model="fraud-score"`)
+	})
+	if err != nil {
+		t.Fatalf("page with a token: %v\nDOM:\n%s", err, dom)
 	}
 
 	shot := filepath.Join(artifactDir(t), "status-page.png")

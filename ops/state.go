@@ -199,7 +199,7 @@ func (s *Server) MemberHandler() http.Handler {
 func (s *Server) MembersHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		ms, err := s.Members(r.Context(), limit, "")
+		ms, err := s.Members(withAuth(r), limit, "")
 		if err != nil {
 			s.writeErr(w, r, err)
 			return
@@ -280,6 +280,17 @@ func routableHTTP(httpAddr, clusterAddr string) string {
 	return net.JoinHostPort(ch, port)
 }
 
+type authKey struct{}
+
+// withAuth carries the request's Authorization header to the requests
+// made for it to other members (which require the same token, if any).
+func withAuth(r *http.Request) context.Context {
+	if a := r.Header.Get("Authorization"); a != "" {
+		return context.WithValue(r.Context(), authKey{}, a)
+	}
+	return r.Context()
+}
+
 // remoteDetail asks another member for its details.
 func (s *Server) remoteDetail(ctx context.Context, addr string, limit int, model string) (*MemberDetail, string) {
 	u := url.URL{Scheme: "http", Host: addr, Path: "/v1/member"}
@@ -297,6 +308,9 @@ func (s *Server) remoteDetail(ctx context.Context, addr string, limit int, model
 	}
 	if id := RequestIDFrom(ctx); id != "" {
 		req.Header.Set(RequestIDHeader, id)
+	}
+	if auth, _ := ctx.Value(authKey{}).(string); auth != "" {
+		req.Header.Set("Authorization", auth) // members share the HTTP token
 	}
 	resp, err := s.remote.Do(req)
 	if err != nil {
@@ -354,7 +368,7 @@ type legacyStats struct {
 // not activate the model.
 func (s *Server) ModelHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := s.Model(r.Context(), r.PathValue("id"))
+		v, err := s.Model(withAuth(r), r.PathValue("id"))
 		if err != nil {
 			s.writeErr(w, r, err)
 			return

@@ -45,8 +45,22 @@ function ago(iso) {
   return (s / 86400).toFixed(1) + " d ago";
 }
 
+// A member that requires a bearer token (manta serve --http-token) is
+// opened as /#token=<token>: the token moves to session storage (out of
+// the address bar and history) and goes with every request.
+const TOKEN = (() => {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem("manta-token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("manta-token") || "";
+})();
+
 async function getJSON(path) {
-  const r = await fetch(path, { cache: "no-store", headers: { "Accept": "application/json" } });
+  const headers = { "Accept": "application/json" };
+  if (TOKEN) headers["Authorization"] = "Bearer " + TOKEN;
+  const r = await fetch(path, { cache: "no-store", headers });
   if (!r.ok) throw new Error(path + ": " + r.status);
   return r.json();
 }

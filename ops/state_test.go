@@ -1,10 +1,17 @@
 package ops_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/ops"
 )
 
@@ -90,5 +97,94 @@ func TestMembersAndModelState(t *testing.T) {
 	e.getJSON(t, "/v1/status", &st)
 	if len(st.Members) != 1 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// selfAddressed gives a Backend the optional HTTPAddr ability.
+type selfAddressed struct {
+	*manta.Client
+	addr string
+}
+
+func (s selfAddressed) HTTPAddr() string { return s.addr }
+
+// TestMembersAsksOtherMembers: /v1/members merges this member's details
+// with those other members serve at /v1/member (asked with the caller's
+// bearer token), and names a member that does not answer.
+func TestMembersAsksOtherMembers(t *testing.T) {
+	e := newEnv(t, func(root string) { linear(t, root, "m1", "1", []float64{1}, 0) })
+	e.predict(t, "m1", "[1]")
+	var gotAuth atomic.Value
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		if r.URL.Path != "/v1/member" || r.URL.Query().Get("model") != "m1" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(ops.MemberDetail{Member: "other-0",
+			Models: []ops.ModelStats{{Model: "m1", Count: 41, Version: "1"}}})
+	}))
+	defer remote.Close()
+	_, remotePort, _ := net.SplitHostPort(strings.TrimPrefix(remote.URL, "http://"))
+	members := []map[string]any{
+		{"id": "a", "address": "127.0.0.1:7001", "http": "127.0.0.1:9999", "active_models": []string{}},
+		// A wildcard HTTP address is dialled at the cluster address's host.
+		{"id": "b", "address": "127.0.0.1:7002", "http": "0.0.0.0:" + remotePort, "active_models": []string{"m1@2"}},
+		{"id": "c", "address": "127.0.0.1:7003", "http": "127.0.0.1:1", "active_models": []string{}},
+	}
+	s, err := ops.NewServer(selfAddressed{e.c, "127.0.0.1:9999"}, ops.WithStatus(func(ctx context.Context) (any, error) {
+		return map[string]any{"members": members}, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	mux.Handle("GET /v1/models/{id}", s.ModelHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/models/m1", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mv ops.ModelView
+	err = json.NewDecoder(resp.Body).Decode(&mv)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := gotAuth.Load().(string); a != "Bearer tok" {
+		t.Errorf("remote member asked with Authorization %q", a)
+	}
+	if st := mv.ByMember["other-0"]; st.Count != 41 {
+		t.Errorf("remote stats %+v", mv.ByMember)
+	}
+	if st := mv.ByMember[e.c.MemberName()]; st.Count != 1 {
+		t.Errorf("local stats %+v", mv.ByMember)
+	}
+	if len(mv.Members) != 1 || mv.Members[0] != "other-0" || mv.ActiveOn != "" {
+		t.Errorf("replica m1@2 on other-0: members %v active_on %q", mv.Members, mv.ActiveOn)
+	}
+
+	var ms ops.Members
+	resp, err = http.Get(srv.URL + "/v1/members")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ms)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.Members) != 3 || !ms.Members[0].Local || ms.Members[0].Detail == nil || ms.Members[0].Detail.Member != e.c.MemberName() {
+		t.Fatalf("members %+v", ms.Members)
+	}
+	if ms.Members[1].Local || ms.Members[1].DetailError == "" {
+		t.Errorf("member b answered 404 to /v1/member without ?model: %+v", ms.Members[1])
+	}
+	if ms.Members[2].Detail != nil || ms.Members[2].DetailError == "" {
+		t.Errorf("unreachable member c: %+v", ms.Members[2])
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/ops"
 )
 
 // memberActorName is the name of each member's status actor.
@@ -55,6 +56,7 @@ type Client struct {
 	httpSrv  *http.Server
 	httpAddr string
 	roll     rollout
+	metrics  *ops.Metrics // nil for a Connect client
 
 	spec speculation // collectors and candidate stats (speculate.go)
 }
@@ -87,14 +89,19 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		fetchDir = filepath.Join(base, "manta", "fetch")
 	}
+	metrics, err := ops.NewMetrics(ops.WithMaxModels(cfg.MetricsMaxModels))
+	if err != nil {
+		return nil, fmt.Errorf("manta: metrics: %w", err)
+	}
 	var host *actors.Host
 	cache, err := modelhost.NewCache(store, modelhost.CacheConfig{BudgetBytes: budget, FetchDir: fetchDir,
-		OnPressure: func(need int64) { host.Pressure(need) }})
+		OnPressure: func(need int64) { host.Pressure(need) }, OnEvent: metrics.CacheHook()})
 	if err != nil {
 		return nil, fmt.Errorf("manta: cache: %w", err)
 	}
 	host = actors.NewHost(store, cache, "")
 	host.Logger = cfg.Logger
+	metrics.InstallHost(host) // before the cluster starts: hooks are read by actors
 	if cfg.ActivationLog != nil {
 		logActivations(host, cfg.ActivationLog)
 	}
@@ -126,7 +133,11 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		host.Member = m.Address()
 	}
 	c := newClient(cfg, m)
-	c.host, c.cache, c.store = host, cache, store
+	c.host, c.cache, c.store, c.metrics = host, cache, store, metrics
+	if err := metrics.AttachMember(host, cache); err != nil {
+		_ = c.Close(context.Background())
+		return nil, fmt.Errorf("manta: metrics: %w", err)
+	}
 	if _, err := m.System.Root.SpawnNamed(actor.PropsFromFunc(c.memberReceive), memberActorName); err != nil {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("manta: spawn member actor: %w", err)
@@ -369,6 +380,7 @@ func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictRe
 		req.RequestId = c.nextRequestID()
 	}
 	if err := modelhost.ValidID(req.ModelId); err != nil {
+		c.noteError(req.ModelId, "not_found")
 		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId,
 			Error: api.ErrorFrom(fmt.Errorf("%w: %v", ErrNotFound, err))}
 	}
@@ -376,10 +388,14 @@ func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictRe
 	resp, err := r.response(ctx)
 	if err == nil {
 		if pr, ok := resp.(*api.PredictResponse); ok {
+			if pr.Error != nil && pr.ServedBy == "" {
+				c.noteError(req.ModelId, pr.Error.Code.Name()) // answered before any model actor
+			}
 			return pr
 		}
 		err = fmt.Errorf("%w: unexpected answer %T", ErrInternal, resp)
 	}
+	c.noteError(req.ModelId, api.CodeOf(err).Name())
 	return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId, Error: api.ErrorFrom(err)}
 }
 
@@ -615,3 +631,14 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Address < out.Members[j].Address })
 	return &out, nil
 }
+
+// noteError counts an error the SDK answered itself (no model actor saw
+// the request) in the member's metrics.
+func (c *Client) noteError(model, code string) {
+	if c.metrics != nil {
+		c.metrics.ErrorHook()(model, code)
+	}
+}
+
+// Metrics returns the member's Prometheus metrics (nil for a Connect client).
+func (c *Client) Metrics() *ops.Metrics { return c.metrics }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/modelhost/s3store"
+	"github.com/manta-ml/manta/ops"
 )
 
 // MaxPayloadBytes bounds an HTTP request body.
@@ -95,7 +96,9 @@ func (c *Client) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/models/{id}/predict", c.httpPredict)
 	mux.HandleFunc("POST /v1/models/{id}/reload", c.httpReload)
 	mux.HandleFunc("GET /v1/models", c.httpModels)
-	mux.HandleFunc("GET /v1/models/{id}", c.httpModel)
+	if c.host == nil {
+		mux.HandleFunc("GET /v1/models/{id}", c.httpModel)
+	}
 	if st, ok := c.store.(*s3store.Store); ok {
 		// MinIO's webhook notification target points here: a changed
 		// manifest or LATEST makes local activations look for a new version.
@@ -105,6 +108,16 @@ func (c *Client) Handler() http.Handler {
 		}
 		mux.Handle("POST /v1/hooks/minio", st.WebhookHandler(func(id string) { c.ReloadLocal(id) }, opts...))
 	}
+	if c.host != nil {
+		// metrics, the Open Inference Protocol (/v2), /v1/members,
+		// /v1/models/{id} and the status page at /
+		s, err := ops.NewServer(c, ops.WithMetrics(c.metrics), ops.WithLogger(c.logger),
+			ops.WithStatus(func(ctx context.Context) (any, error) { return c.Status(ctx) }))
+		if err == nil {
+			s.Register(mux)
+			mux.Handle("GET /v1/models/{id}", s.ModelHandler())
+		}
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
 		if err != nil {
@@ -113,7 +126,7 @@ func (c *Client) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
-	return mux
+	return ops.RequestID(c.logger, mux)
 }
 
 func (c *Client) serveHTTP(addr string) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/ops"
 	"github.com/manta-ml/manta/router"
 )
 
@@ -133,6 +134,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	logger, err := ops.NewLogger(stderr, ops.LogConfig{Format: env("MANTA_LOG_FORMAT", "text"), Level: env("MANTA_LOG_LEVEL", "info")})
+	if err != nil {
+		return usagef("MANTA_LOG_FORMAT/MANTA_LOG_LEVEL: %v", err)
+	}
+	cfg.Logger = logger
 	if p := os.Getenv("MANTA_ACTIVATION_LOG"); p != "" {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
@@ -29,6 +30,7 @@ const (
 	ProviderLocal       = "local"
 	ProviderEtcd        = "etcd"
 	ProviderAutomanaged = "automanaged"
+	ProviderK8s         = "k8s"
 )
 
 // Config configures one member (or client) of a Manta cluster. Flags and
@@ -99,10 +101,10 @@ func (c *Config) Validate() error {
 		if len(c.Etcd) == 0 {
 			return errors.New("cluster: config: provider etcd needs at least one etcd endpoint")
 		}
-	case "k8s":
-		return errors.New("cluster: config: provider k8s is not wired yet (use local, etcd or automanaged)")
+	case ProviderK8s:
+		// runs inside a Kubernetes pod (in-cluster config, RBAC of deploy/)
 	default:
-		return fmt.Errorf("cluster: config: unknown provider %q (want local, etcd or automanaged)", c.Provider)
+		return fmt.Errorf("cluster: config: unknown provider %q (want local, etcd, automanaged or k8s)", c.Provider)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("cluster: config: port %d out of range", c.Port)
@@ -244,6 +246,12 @@ func newProvider(cfg Config) (pcluster.ClusterProvider, error) {
 			port = 6330
 		}
 		return automanaged.NewWithConfig(2*time.Second, port, cfg.AutoManagedPeers...), nil
+	case ProviderK8s:
+		p, err := k8s.New()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: provider k8s needs to run in a Kubernetes pod (in-cluster config): %w", err)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("cluster: unknown provider %q", cfg.Provider)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/keyed"
 	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/ops"
 )
@@ -47,7 +48,7 @@ type Client struct {
 	closed   atomic.Bool
 	reqSeq   atomic.Uint64
 	reqPfx   string
-	pending  pendingRefs
+	pending  keyed.Table[*Ref] // outstanding requests by reply key
 	replyPID *actor.PID
 	pids     sync.Map // identity -> *actor.PID, in front of protoactor's PidCache
 	stop     chan struct{}
@@ -205,7 +206,7 @@ func (c *Client) Close(ctx context.Context) error {
 		errs = append(errs, c.httpSrv.Shutdown(ctx))
 	}
 	errs = append(errs, c.member.Shutdown(ctx, false))
-	c.pending.each(func(r *Ref) { r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal)) })
+	c.pending.Each(func(r *Ref) { r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal)) })
 	if c.cache != nil {
 		errs = append(errs, c.cache.Close())
 	}
@@ -513,7 +514,7 @@ func (c *Client) sweep() {
 		case <-t.C:
 		}
 		now := time.Now()
-		c.pending.each(func(r *Ref) {
+		c.pending.Each(func(r *Ref) {
 			if r.Ready() {
 				return
 			}

@@ -62,26 +62,7 @@ func ToJSON(r *api.PredictResponse) *ResponseJSON {
 }
 
 // HTTPStatus maps an error code to its HTTP status (DESIGN.md "HTTP").
-func HTTPStatus(code api.ErrorCode) int {
-	switch code {
-	case api.ErrorCode_ERROR_CODE_UNSPECIFIED:
-		return http.StatusOK
-	case api.ErrorCode_ERROR_CODE_BAD_INPUT:
-		return http.StatusBadRequest
-	case api.ErrorCode_ERROR_CODE_NOT_FOUND:
-		return http.StatusNotFound
-	case api.ErrorCode_ERROR_CODE_TOO_LARGE:
-		return http.StatusRequestEntityTooLarge
-	case api.ErrorCode_ERROR_CODE_OVERLOADED:
-		return http.StatusTooManyRequests
-	case api.ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED:
-		return http.StatusGatewayTimeout
-	case api.ErrorCode_ERROR_CODE_LOAD_FAILED:
-		return http.StatusBadGateway
-	default:
-		return http.StatusInternalServerError
-	}
-}
+func HTTPStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 
 // Handler is the member's HTTP API:
 //

@@ -86,7 +86,7 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, now, dead
 	}
 	// Every Ref ends: the sweeper completes it with deadline_exceeded once
 	// its deadline (plus a grace for an answer in flight) has passed.
-	r.key = c.pending.add(r)
+	r.key = c.pending.Add(r)
 	r.sender = &actor.PID{Address: c.replyPID.Address, Id: c.replyPID.Id, RequestId: r.key}
 	if ctx.Done() != nil {
 		r.stopC = context.AfterFunc(ctx, func() {
@@ -160,7 +160,7 @@ func (r *Ref) finish(resp any, err error) {
 			r.stopC()
 		}
 		if r.sender != nil {
-			r.c.pending.remove(r.key)
+			r.c.pending.Remove(r.key)
 		}
 		if f := r.release.Swap(nil); f != nil {
 			(*f)()
@@ -241,7 +241,7 @@ func (r *Ref) response(ctx context.Context) (any, error) {
 type replyProcess struct{ c *Client }
 
 func (p replyProcess) SendUserMessage(pid *actor.PID, message any) {
-	r := p.c.pending.get(pid.RequestId)
+	r, _ := p.c.pending.Get(pid.RequestId)
 	if r == nil {
 		return // late answer: the Ref already ended
 	}
@@ -259,68 +259,6 @@ func (p replyProcess) SendUserMessage(pid *actor.PID, message any) {
 func (p replyProcess) SendSystemMessage(*actor.PID, any) {}
 
 func (p replyProcess) Stop(*actor.PID) {}
-
-// pendingRefs maps request keys to outstanding Refs, sharded to spread
-// lock contention.
-type pendingRefs struct {
-	seq    atomic.Uint32
-	shards [64]struct {
-		mu sync.Mutex
-		m  map[uint32]*Ref
-	}
-}
-
-func (p *pendingRefs) add(r *Ref) uint32 {
-	for {
-		k := p.seq.Add(1)
-		if k == 0 {
-			continue
-		}
-		sh := &p.shards[k%64]
-		sh.mu.Lock()
-		if sh.m == nil {
-			sh.m = map[uint32]*Ref{}
-		}
-		if _, taken := sh.m[k]; taken {
-			sh.mu.Unlock()
-			continue
-		}
-		sh.m[k] = r
-		sh.mu.Unlock()
-		return k
-	}
-}
-
-func (p *pendingRefs) get(k uint32) *Ref {
-	sh := &p.shards[k%64]
-	sh.mu.Lock()
-	r := sh.m[k]
-	sh.mu.Unlock()
-	return r
-}
-
-func (p *pendingRefs) remove(k uint32) {
-	sh := &p.shards[k%64]
-	sh.mu.Lock()
-	delete(sh.m, k)
-	sh.mu.Unlock()
-}
-
-// each calls f on a snapshot of the outstanding Refs.
-func (p *pendingRefs) each(f func(*Ref)) {
-	var buf []*Ref
-	for i := range p.shards {
-		sh := &p.shards[i]
-		sh.mu.Lock()
-		for _, r := range sh.m {
-			buf = append(buf, r)
-		}
-		sh.mu.Unlock()
-	}
-	for _, r := range buf {
-		f(r)
-	}
-}
 
 // GetAll waits for every Ref and returns the results in input order. The
 // first error is returned, with the results gathered so far.

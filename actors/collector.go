@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/keyed"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -66,7 +66,7 @@ type Collectors struct {
 	cfg      CollectorConfig
 	stats    *strategy.Stats
 	replyPID *actor.PID
-	calls    callTable
+	calls    keyed.Table[*callRec]
 	active   atomic.Int64
 	spawned  atomic.Int64
 	sweeping atomic.Bool
@@ -272,7 +272,7 @@ func (c *collector) do(ctx actor.Context, acts []strategy.Action) {
 
 func (c *collector) launch(identity string) {
 	rec := &callRec{collector: c.self, identity: identity, req: c.request(identity), deadline: c.se.Deadline()}
-	rec.key = c.cs.calls.add(rec)
+	rec.key = c.cs.calls.Add(rec)
 	c.cs.watch()
 	c.calls = append(c.calls, rec)
 	mailboxes.Schedule(func() { c.cs.send(rec, 0) })
@@ -348,7 +348,7 @@ func (c *collector) onResult(ctx actor.Context, rec *callRec, resp *api.PredictR
 	}
 	rec.replied = true
 	c.replied++
-	c.cs.calls.remove(rec.key)
+	c.cs.calls.Remove(rec.key)
 	r := strategy.Result{Model: rec.identity, Err: err}
 	if resp != nil {
 		r.Version = resp.ModelVersion
@@ -452,7 +452,7 @@ func (c *collector) cleanup() {
 	}
 	for _, rec := range c.calls {
 		if !rec.replied {
-			c.cs.calls.remove(rec.key)
+			c.cs.calls.Remove(rec.key)
 		}
 	}
 	if c.se != nil {
@@ -527,12 +527,12 @@ func (cs *Collectors) sweep() {
 	addr := cs.system.Address()
 	var buf []*callRec
 	for range t.C {
-		buf = cs.calls.snapshot(buf[:0])
+		buf = cs.calls.Snapshot(buf[:0])
 		if len(buf) == 0 || cs.system.IsStopped() {
 			cs.sweeping.Store(false)
 			// A call added since the snapshot found the sweeper still
 			// running: take over again.
-			if cs.system.IsStopped() || cs.calls.len() == 0 || !cs.sweeping.CompareAndSwap(false, true) {
+			if cs.system.IsStopped() || cs.calls.Len() == 0 || !cs.sweeping.CompareAndSwap(false, true) {
 				return
 			}
 			continue
@@ -559,7 +559,7 @@ func (cs *Collectors) sweep() {
 type collectorReplies struct{ cs *Collectors }
 
 func (p collectorReplies) SendUserMessage(pid *actor.PID, message any) {
-	rec := p.cs.calls.get(pid.RequestId)
+	rec, _ := p.cs.calls.Get(pid.RequestId)
 	if rec == nil {
 		return // the collector stopped: a result after its wait for late ones
 	}
@@ -572,75 +572,6 @@ func (p collectorReplies) SendUserMessage(pid *actor.PID, message any) {
 func (p collectorReplies) SendSystemMessage(*actor.PID, any) {}
 
 func (p collectorReplies) Stop(*actor.PID) {}
-
-// callTable maps call keys to calls, sharded to spread lock contention.
-type callTable struct {
-	seq    atomic.Uint32
-	shards [32]struct {
-		mu sync.Mutex
-		m  map[uint32]*callRec
-	}
-}
-
-func (t *callTable) add(rec *callRec) uint32 {
-	for {
-		k := t.seq.Add(1)
-		if k == 0 {
-			continue
-		}
-		sh := &t.shards[k%32]
-		sh.mu.Lock()
-		if sh.m == nil {
-			sh.m = map[uint32]*callRec{}
-		}
-		if _, taken := sh.m[k]; taken {
-			sh.mu.Unlock()
-			continue
-		}
-		sh.m[k] = rec
-		sh.mu.Unlock()
-		return k
-	}
-}
-
-func (t *callTable) get(k uint32) *callRec {
-	sh := &t.shards[k%32]
-	sh.mu.Lock()
-	rec := sh.m[k]
-	sh.mu.Unlock()
-	return rec
-}
-
-func (t *callTable) remove(k uint32) {
-	sh := &t.shards[k%32]
-	sh.mu.Lock()
-	delete(sh.m, k)
-	sh.mu.Unlock()
-}
-
-// snapshot appends every call to buf.
-func (t *callTable) snapshot(buf []*callRec) []*callRec {
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for _, rec := range sh.m {
-			buf = append(buf, rec)
-		}
-		sh.mu.Unlock()
-	}
-	return buf
-}
-
-func (t *callTable) len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}
 
 // Interface guards.
 var (

@@ -36,3 +36,27 @@ func Codes() []string {
 func NewError(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// HTTPStatus is the HTTP status of an error code (DESIGN.md "HTTP"): 200
+// for none, 400 bad_input, 404 not_found, 413 too_large, 429 overloaded,
+// 504 deadline_exceeded, 502 load_failed, 500 internal.
+func (c ErrorCode) HTTPStatus() int {
+	switch c {
+	case ErrorCode_ERROR_CODE_UNSPECIFIED:
+		return 200
+	case ErrorCode_ERROR_CODE_BAD_INPUT:
+		return 400
+	case ErrorCode_ERROR_CODE_NOT_FOUND:
+		return 404
+	case ErrorCode_ERROR_CODE_TOO_LARGE:
+		return 413
+	case ErrorCode_ERROR_CODE_OVERLOADED:
+		return 429
+	case ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED:
+		return 504
+	case ErrorCode_ERROR_CODE_LOAD_FAILED:
+		return 502
+	default:
+		return 500
+	}
+}

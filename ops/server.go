@@ -155,26 +155,7 @@ func moduleVersion() string {
 }
 
 // httpStatus maps an error code to its HTTP status (DESIGN.md "HTTP").
-func httpStatus(code api.ErrorCode) int {
-	switch code {
-	case api.ErrorCode_ERROR_CODE_UNSPECIFIED:
-		return http.StatusOK
-	case api.ErrorCode_ERROR_CODE_BAD_INPUT:
-		return http.StatusBadRequest
-	case api.ErrorCode_ERROR_CODE_NOT_FOUND:
-		return http.StatusNotFound
-	case api.ErrorCode_ERROR_CODE_TOO_LARGE:
-		return http.StatusRequestEntityTooLarge
-	case api.ErrorCode_ERROR_CODE_OVERLOADED:
-		return http.StatusTooManyRequests
-	case api.ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED:
-		return http.StatusGatewayTimeout
-	case api.ErrorCode_ERROR_CODE_LOAD_FAILED:
-		return http.StatusBadGateway
-	default:
-		return http.StatusInternalServerError
-	}
-}
+func httpStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -33,8 +33,8 @@
 // and re-announces all of them to their owners after every topology
 // change. A new owner holds first activations until every member has
 // re-announced (at most PlacementConfig.HandOffGrace); a directory that
-// hears of two activations of one identity keeps the older and stops the
-// other. Topology changes stop nothing: entries on members that left are
+// hears of two activations of one identity keeps the one it knew (unless
+// the other is clearly older) and stops the other. Topology changes stop nothing: entries on members that left are
 // dropped, and the next request activates the model on a survivor.
 //
 // No wait on another member lasts longer than FailureDetection: lookups

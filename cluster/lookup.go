@@ -52,7 +52,8 @@ const (
 // left are dropped (the next lookup activates the model elsewhere), and
 // every member re-announces its live activations to their (possibly new)
 // directory owners; a directory that learns of two activations of one
-// identity keeps the older and stops the other. A new owner holds first
+// identity keeps the one it knew (unless the other is clearly older) and
+// stops the other. A new owner holds first
 // activations until every member has re-announced (at most HandOffGrace).
 //
 // The member with the lowest id also runs the rebalancer and decides
@@ -74,6 +75,7 @@ type Lookup struct {
 	replicas atomic.Pointer[wire.Replicas]
 	local    atomic.Pointer[[]*wire.Activation] // the activator's, for gossip
 	inflight sync.Map                           // identity -> *atomic.Int64 (Route)
+	given    sync.Map                           // identity -> given (the last PID Get returned)
 	httpAddr atomic.Pointer[string]
 
 	stats    Stats
@@ -244,8 +246,20 @@ var ErrNoMembers = errors.New("cluster: no member hosts this kind (yet)")
 // local one-shot process that answers the first request sent to it with
 // that error (api.PredictResponse, ModelStats or ReloadResponse), so every
 // caller sees the error its request would have got from a model actor.
+//
+// Callers cache the PID and come back only when it failed them (or for a
+// first request), so a PID this process was given recently for the
+// identity is passed along as a suspect: the directory checks with the
+// member hosting it (the activator answers with its live activation, or
+// makes a new one) instead of handing out a dead PID again.
 func (l *Lookup) Get(ci *pcluster.ClusterIdentity) *actor.PID {
-	resp, err := l.Resolve(ci.Identity, ci.Kind, false)
+	req := &wire.LookupRequest{Identity: ci.Identity, Kind: ci.Kind}
+	if v, ok := l.given.Load(ci.Identity); ok {
+		if g := v.(given); time.Since(g.at) < givenTTL {
+			req.Suspect = wirePID(g.pid)
+		}
+	}
+	resp, err := l.resolve(req)
 	if err != nil || resp == nil {
 		return nil
 	}
@@ -255,8 +269,20 @@ func (l *Lookup) Get(ci *pcluster.ClusterIdentity) *actor.PID {
 	if resp.Pid == nil {
 		return nil
 	}
-	return actor.NewPID(resp.Pid.Address, resp.Pid.Id)
+	pid := actor.NewPID(resp.Pid.Address, resp.Pid.Id)
+	l.given.Store(ci.Identity, given{pid: pid, at: time.Now()})
+	return pid
 }
+
+// given is a PID Get returned, and when.
+type given struct {
+	pid *actor.PID
+	at  time.Time
+}
+
+// givenTTL is how long a PID handed out counts as a suspect when the
+// caller comes back for the identity.
+const givenTTL = time.Minute
 
 // Resolve asks identity's directory for its activation; noActivate only
 // asks (Where). It retries, against the new owner after a topology

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,7 @@ func (e *echo) Receive(ctx actor.Context) {
 }
 
 type testCluster struct {
+	logger  *slog.Logger
 	t       *testing.T
 	agent   *test.InMemAgent
 	reg     *registry
@@ -106,6 +108,7 @@ func (tc *testCluster) start(src Source) *Member {
 	cfg.Placement.FailureDetection = 2 * time.Second
 	cfg.Placement.HandOffGrace = time.Second
 	cfg.Placement.Rebalance.Disabled = true
+	cfg.Logger = tc.logger
 	kind := pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor { return &echo{reg: tc.reg} }))
 	m, err := Start(context.Background(), cfg, kind)
 	if err != nil {
@@ -326,16 +329,18 @@ func TestLookupDuplicateResolved(t *testing.T) {
 	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
 		t.Fatalf("activate: %+v", res)
 	}
-	waitCond(t, "the duplicate stopped", func() bool {
-		w := tc.reg.where("dup")
-		return len(w) == 1 && w[0] == first
-	})
-	var dups int64
-	for _, m := range tc.members {
-		dups += m.PlacementStats().Duplicates
+	dups := func() (n int64) {
+		for _, m := range tc.members {
+			n += m.PlacementStats().Duplicates
+		}
+		return n
 	}
-	if dups != 1 {
-		t.Errorf("%d duplicates counted, want 1", dups)
+	waitCond(t, "the duplicate activated, found and stopped", func() bool {
+		w := tc.reg.where("dup")
+		return tc.reg.spawns.Load() == 2 && dups() > 0 && len(w) == 1 && w[0] == first
+	})
+	if n := dups(); n != 1 {
+		t.Errorf("%d duplicates counted, want 1", n)
 	}
 	for _, m := range tc.members {
 		m.Cluster.PidCache.Remove("dup", KindModel)

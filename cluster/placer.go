@@ -251,6 +251,16 @@ func (p *placer) onLookup(ctx actor.Context, req *wire.LookupRequest, sender *ac
 	p.l.count(func(s *Stats) { s.Lookups++ })
 	e := p.dir[req.Identity]
 	if e != nil && e.pid != nil && (p.topo.alive(e.member) || e.member == p.l.self) {
+		if s := pidOf(req.Suspect); s != nil && s.Equal(e.pid) && !e.moving {
+			// The caller found this activation gone, perhaps: ask its
+			// member again (idempotent: it answers with its live one, or
+			// activates anew).
+			target := e.member
+			e.pid, e.activating, e.waiters, e.tried = nil, true, []*actor.PID{sender}, map[string]bool{target: true}
+			e.attempt++
+			p.activateOn(ctx, e, target, false)
+			return
+		}
 		p.answer(ctx, sender, e)
 		return
 	}
@@ -478,9 +488,9 @@ func (p *placer) onActivated(ctx actor.Context, m *activated) {
 			p.answer(ctx, w, e)
 		}
 		e.waiters = nil
-		if !p.owns(e.identity, e.kind) && p.topo.owner(e.identity, e.kind) != "" {
-			delete(p.dir, e.identity) // answered; the owner hears from the activator
-		}
+		// Kept even if this member is not the owner in its own view (views
+		// differ while a topology change spreads): the activator told the
+		// owner in its view, and the next topology change sorts it out.
 	}
 }
 
@@ -509,16 +519,13 @@ func (p *placer) stopDuplicate(ctx actor.Context, identity string, pid *actor.PI
 	ctx.Send(placerAt(pid.Address), &wire.Stop{Identity: identity, Pid: wirePID(pid), Reason: why})
 }
 
-// older reports whether activation a should be kept over b: the older
-// one (it is more likely loaded), then the lower address and id.
-func older(aSince int64, a *actor.PID, bSince int64, b *actor.PID) bool {
-	if aSince != bSince && aSince != 0 && bSince != 0 {
-		return aSince < bSince
-	}
-	if a.Address != b.Address {
-		return a.Address < b.Address
-	}
-	return a.Id < b.Id
+// keepIncumbent reports whether a directory that knows one activation
+// (since incSince) and hears of another (since newSince) keeps the one it
+// knows: unless the other is clearly older (by more than clock skew), as
+// the older is more likely loaded and callers were given the one it knows.
+func keepIncumbent(incSince, newSince int64) bool {
+	const skew = 2000 // ms
+	return incSince == 0 || newSince == 0 || newSince >= incSince-skew
 }
 
 func (p *placer) onAnnounce(ctx actor.Context, a *wire.Announce) {
@@ -562,7 +569,7 @@ func (p *placer) adopt(ctx actor.Context, act *wire.Activation) {
 	case e.pid.Equal(pid):
 		e.bytes, e.since = act.Bytes, act.SinceUnixMs
 	default:
-		if older(e.since, e.pid, act.SinceUnixMs, pid) {
+		if keepIncumbent(e.since, act.SinceUnixMs) {
 			p.stopDuplicate(ctx, act.Identity, pid, "duplicate found at hand-off")
 			return
 		}

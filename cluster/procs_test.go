@@ -321,7 +321,20 @@ func TestProcsPlacementFailoverJoin(t *testing.T) {
 			t.Errorf("member %s holds %d MiB of estimates, over its 384 MiB budget", m, b/mib)
 		}
 	}
-	// Where (the SDK's, through a directory) agrees with the members.
+	// Where (the SDK's, through a directory) agrees with the members, and
+	// names their HTTP addresses once the gossip has them.
+	waitUntil(t, 10*time.Second, "every member's HTTP address in the gossip", func() bool {
+		loads, err := pc.client.Loads(context.Background())
+		if err != nil || len(loads) != 3 {
+			return false
+		}
+		for _, ld := range loads {
+			if ld.HTTP == "" {
+				return false
+			}
+		}
+		return true
+	})
 	for _, id := range pc.ids[:20] {
 		w, err := pc.client.Where(context.Background(), id)
 		if err != nil {
@@ -330,9 +343,6 @@ func TestProcsPlacementFailoverJoin(t *testing.T) {
 		if len(w.Activations) != 1 || w.Activations[0].Address != before[id][0] || w.Activations[0].HTTP == "" {
 			t.Errorf("where %s = %+v, status says %v", id, w, before[id])
 		}
-	}
-	if loads, err := pc.client.Loads(context.Background()); err != nil || len(loads) != 3 {
-		t.Errorf("loads: %d members, %v", len(loads), err)
 	}
 	if t.Failed() {
 		t.FailNow()

@@ -430,6 +430,7 @@ type LookupRequest struct {
 	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	NoActivate    bool                   `protobuf:"varint,3,opt,name=no_activate,json=noActivate,proto3" json:"no_activate,omitempty"` // where: answer what is recorded, activate nothing
 	Prefer        string                 `protobuf:"bytes,4,opt,name=prefer,proto3" json:"prefer,omitempty"`                            // activate on this member (address) if it fits
+	Suspect       *Pid                   `protobuf:"bytes,5,opt,name=suspect,proto3" json:"suspect,omitempty"`                          // the caller was given this PID before and is back: it may be gone
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -490,6 +491,13 @@ func (x *LookupRequest) GetPrefer() string {
 		return x.Prefer
 	}
 	return ""
+}
+
+func (x *LookupRequest) GetSuspect() *Pid {
+	if x != nil {
+		return x.Suspect
+	}
+	return nil
 }
 
 // LookupResponse answers a LookupRequest. code 0 is success; otherwise it
@@ -1323,13 +1331,14 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\rsince_unix_ms\x18\x04 \x01(\x03R\vsinceUnixMs\"/\n" +
 	"\x03Pid\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"x\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xa9\x01\n" +
 	"\rLookupRequest\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
 	"\vno_activate\x18\x03 \x01(\bR\n" +
 	"noActivate\x12\x16\n" +
-	"\x06prefer\x18\x04 \x01(\tR\x06prefer\"\x9b\x01\n" +
+	"\x06prefer\x18\x04 \x01(\tR\x06prefer\x12/\n" +
+	"\asuspect\x18\x05 \x01(\v2\x15.manta.cluster.v1.PidR\asuspect\"\x9b\x01\n" +
 	"\x0eLookupResponse\x12'\n" +
 	"\x03pid\x18\x01 \x01(\v2\x15.manta.cluster.v1.PidR\x03pid\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
@@ -1424,21 +1433,22 @@ var file_cluster_internal_wire_wire_proto_goTypes = []any{
 var file_cluster_internal_wire_wire_proto_depIdxs = []int32{
 	2,  // 0: manta.cluster.v1.Load.hosted:type_name -> manta.cluster.v1.Hosted
 	1,  // 1: manta.cluster.v1.Load.counters:type_name -> manta.cluster.v1.Counters
-	3,  // 2: manta.cluster.v1.LookupResponse.pid:type_name -> manta.cluster.v1.Pid
-	3,  // 3: manta.cluster.v1.ActivateResponse.pid:type_name -> manta.cluster.v1.Pid
-	3,  // 4: manta.cluster.v1.Activation.pid:type_name -> manta.cluster.v1.Pid
-	8,  // 5: manta.cluster.v1.Announce.activations:type_name -> manta.cluster.v1.Activation
-	3,  // 6: manta.cluster.v1.Terminated.pid:type_name -> manta.cluster.v1.Pid
-	3,  // 7: manta.cluster.v1.Stop.pid:type_name -> manta.cluster.v1.Pid
-	3,  // 8: manta.cluster.v1.MoveResponse.pid:type_name -> manta.cluster.v1.Pid
-	18, // 9: manta.cluster.v1.Replicas.replicas:type_name -> manta.cluster.v1.Replicas.ReplicasEntry
-	0,  // 10: manta.cluster.v1.LoadsResponse.loads:type_name -> manta.cluster.v1.Load
-	14, // 11: manta.cluster.v1.LoadsResponse.replicas:type_name -> manta.cluster.v1.Replicas
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 2: manta.cluster.v1.LookupRequest.suspect:type_name -> manta.cluster.v1.Pid
+	3,  // 3: manta.cluster.v1.LookupResponse.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 4: manta.cluster.v1.ActivateResponse.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 5: manta.cluster.v1.Activation.pid:type_name -> manta.cluster.v1.Pid
+	8,  // 6: manta.cluster.v1.Announce.activations:type_name -> manta.cluster.v1.Activation
+	3,  // 7: manta.cluster.v1.Terminated.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 8: manta.cluster.v1.Stop.pid:type_name -> manta.cluster.v1.Pid
+	3,  // 9: manta.cluster.v1.MoveResponse.pid:type_name -> manta.cluster.v1.Pid
+	18, // 10: manta.cluster.v1.Replicas.replicas:type_name -> manta.cluster.v1.Replicas.ReplicasEntry
+	0,  // 11: manta.cluster.v1.LoadsResponse.loads:type_name -> manta.cluster.v1.Load
+	14, // 12: manta.cluster.v1.LoadsResponse.replicas:type_name -> manta.cluster.v1.Replicas
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_cluster_internal_wire_wire_proto_init() }

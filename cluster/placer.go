@@ -888,6 +888,11 @@ func (p *placer) onTick(ctx actor.Context) {
 			delete(p.suspects, addr)
 		}
 	}
+	for id, c := range p.estimates {
+		if now.Sub(c.at) > time.Minute {
+			delete(p.estimates, id)
+		}
+	}
 	horizon := now.Add(-10 * time.Second)
 	for addr, rs := range p.recent {
 		keep := rs[:0]

@@ -444,7 +444,8 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	if len(live) > 0 {
 		var report *BatchReport
 		if a.host.OnBatch != nil {
-			report = &BatchReport{Model: a.id, Version: m.Version}
+			report = &BatchReport{Model: a.id, Version: m.Version,
+				Durations: make([]time.Duration, 0, len(live)), Codes: make([]string, 0, len(live))}
 		}
 		pctx, cancel := context.WithDeadline(context.Background(), deadline)
 		t0 := time.Now()

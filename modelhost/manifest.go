@@ -27,11 +27,29 @@ func badInput(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", api.ErrBadInput, fmt.Sprintf(format, args...))
 }
 
+// validIDFast is idPattern.MatchString without the regexp machine (ValidID
+// runs on every request): ^[a-z0-9][a-z0-9._-]{0,127}$.
+func validIDFast(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // ValidID reports whether id is a valid model id: it matches
 // ^[a-z0-9][a-z0-9._-]{0,127}$ and never contains "..". The error wraps
 // api.ErrBadInput. Every store checks ids with it before building a path or key.
 func ValidID(id string) error {
-	if !idPattern.MatchString(id) {
+	if !validIDFast(id) {
 		return badInput("invalid model id %q: want ^[a-z0-9][a-z0-9._-]{0,127}$", id)
 	}
 	if strings.Contains(id, "..") {

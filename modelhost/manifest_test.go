@@ -147,3 +147,14 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzValidIDFast(f *testing.F) {
+	for _, s := range []string{"a", "eta-eu-road", "A", "-a", "a..b", "a/b", "é", "", strings.Repeat("a", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if validIDFast(s) != idPattern.MatchString(s) {
+			t.Fatalf("validIDFast(%q) = %v, regexp says %v", s, validIDFast(s), idPattern.MatchString(s))
+		}
+	})
+}

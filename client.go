@@ -139,6 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("manta: metrics: %w", err)
 	}
+	if err := metrics.Register(newRuntimeCollector(c)); err != nil {
+		_ = c.Close(context.Background())
+		return nil, fmt.Errorf("manta: metrics: %w", err)
+	}
 	if _, err := m.System.Root.SpawnNamed(actor.PropsFromFunc(c.memberReceive), memberActorName); err != nil {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("manta: spawn member actor: %w", err)

@@ -3,6 +3,9 @@ package manta_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"strconv"
 	"syscall"
 	"testing"
@@ -29,7 +32,7 @@ func TestRedisMemberKilledNothingLost(t *testing.T) {
 	}
 	args := []string{"--store", root, "--redis", rd.URL(0), "--redis-min-idle", "2s", "--redis-inflight", "64"}
 	a := startServe(t, append(args, "--member", "a")...)
-	startServe(t, append(args, "--member", "b")...)
+	b := startServe(t, append(args, "--member", "b")...)
 
 	ctx := context.Background()
 	opt, err := redis.ParseURL(rd.URL(0))
@@ -102,4 +105,16 @@ func TestRedisMemberKilledNothingLost(t *testing.T) {
 		p, err := rc.XPending(ctx, "manta:requests", "manta").Result()
 		return err == nil && p.Count == 0
 	}, "an empty pending list")
+	// the survivor's /metrics shows the ingestion
+	resp, err := http.Get("http://" + b.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"manta_stream_results_total", `manta_stream_pending_entries{group="manta",stream="manta:requests"} 0`, "manta_stream_lag_entries"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -388,5 +391,30 @@ func TestSpeculateAfterClose(t *testing.T) {
 	_, err := c.Speculate(ctx, "first-success", []string{"lin"}, features3).Get(ctx)
 	if !errors.Is(err, manta.ErrInternal) {
 		t.Fatalf("err = %v, want ErrInternal (client closed)", err)
+	}
+}
+
+// The member's /metrics shows model requests and speculative counters.
+func TestMetricsEndpointCountsSpeculation(t *testing.T) {
+	root := t.TempDir()
+	mustLinear(t, root, "mfast", "1", []float64{1}, 0)
+	mustLinear(t, root, "mslow", "1", []float64{2}, 0)
+	c := startMember(t, root, func(cfg *manta.Config) { cfg.HTTPAddr = "127.0.0.1:0" })
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := c.Speculate(ctx, "first-success", []string{"mfast", "mslow"}, []byte(`{"features":[1]}`)).Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get("http://" + c.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`manta_speculative_requests_total{strategy="first-success"} 3`, `manta_model_requests_total{model="mfast"}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

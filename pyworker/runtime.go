@@ -164,3 +164,11 @@ var (
 
 // CheckManifest is CheckManifest, as the optional modelhost.ManifestChecker.
 func (s *Supervisor) CheckManifest(m *modelhost.Manifest) error { return CheckManifest(m) }
+
+// Started returns the registered runtime's supervisor if a Python model was
+// loaded (nil otherwise): metrics read it without starting workers.
+func Started() *Supervisor {
+	defaultRuntime.mu.Lock()
+	defer defaultRuntime.mu.Unlock()
+	return defaultRuntime.s
+}

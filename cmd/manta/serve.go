@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"os"
 	"os/signal"
@@ -171,6 +172,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			_ = c.Close(context.Background())
 			return err
 		}
+		if m := c.Metrics(); m != nil {
+			if err := m.Register(newStreamCollector(rt)); err != nil {
+				fmt.Fprintf(stderr, "manta: stream metrics: %v\n", err)
+			}
+		}
 		go func() { routerDone <- rt.Run(context.Background()) }()
 		fmt.Fprintf(stdout, "manta: ingesting Redis streams %s from %s (group %s, consumer %s)\n",
 			strings.Join(rc.Streams, ","), router.RedactURL(rc.URL), rc.Group, rc.Consumer)
@@ -192,4 +198,46 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return c.Close(sctx)
+}
+
+// streamCollector exports the stream ingestion's state at scrape time.
+type streamCollector struct {
+	rt                                          *router.Router
+	lag, pending, read, results, dead, inflight *prometheus.Desc
+}
+
+func newStreamCollector(rt *router.Router) *streamCollector {
+	d := prometheus.NewDesc
+	sg := []string{"stream", "group"}
+	return &streamCollector{rt: rt,
+		lag:      d("manta_stream_lag_entries", "Entries of the request stream not yet delivered to the group.", sg, nil),
+		pending:  d("manta_stream_pending_entries", "Entries delivered to the group and not yet acknowledged.", sg, nil),
+		read:     d("manta_stream_entries_read_total", "Stream entries read by this member.", nil, nil),
+		results:  d("manta_stream_results_total", "Results written and acknowledged by this member.", nil, nil),
+		dead:     d("manta_stream_dead_letters_total", "Malformed entries sent to the dead stream by this member.", nil, nil),
+		inflight: d("manta_stream_inflight_entries", "Entries read and not yet acknowledged by this member.", nil, nil),
+	}
+}
+
+func (s *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{s.lag, s.pending, s.read, s.results, s.dead, s.inflight} {
+		ch <- d
+	}
+}
+
+func (s *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	st := s.rt.Stats()
+	ch <- prometheus.MustNewConstMetric(s.read, prometheus.CounterValue, float64(st.Read))
+	ch <- prometheus.MustNewConstMetric(s.results, prometheus.CounterValue, float64(st.Results))
+	ch <- prometheus.MustNewConstMetric(s.dead, prometheus.CounterValue, float64(st.Dead))
+	ch <- prometheus.MustNewConstMetric(s.inflight, prometheus.GaugeValue, float64(st.InFlight))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	groups, _ := s.rt.Groups(ctx) // Redis down: no lag figures this scrape
+	for _, g := range groups {
+		ch <- prometheus.MustNewConstMetric(s.pending, prometheus.GaugeValue, float64(g.Pending), g.Stream, g.Group)
+		if g.Lag >= 0 {
+			ch <- prometheus.MustNewConstMetric(s.lag, prometheus.GaugeValue, float64(g.Lag), g.Stream, g.Group)
+		}
+	}
 }

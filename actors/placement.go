@@ -107,6 +107,11 @@ func (s *placementSource) Estimate(ctx context.Context, id string) (int64, error
 	return m.FilesSize(), nil
 }
 
+// Relieve asks idle model actors on this member to release their models.
+func (s *placementSource) Relieve(need int64) { s.h.Pressure(need) }
+
+var _ cluster.Reliever = (*placementSource)(nil)
+
 func (s *placementSource) Loaded(id string) bool {
 	for _, e := range s.h.Cache.Loaded() {
 		if e.ID == id {

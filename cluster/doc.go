@@ -24,12 +24,16 @@
 // (cold models by memory alone, ⌈√n⌉ candidates), asks that member to
 // activate it, records where it went and answers every later lookup with
 // it. Lookups of one identity from anywhere reach the one directory, so
-// concurrent first requests cause one activation. A model that fits
-// nowhere is answered too_large, naming the largest free budget.
+// concurrent first requests cause one activation. When every member's
+// budget is held by activations, the model still goes to the member with
+// the most room whose budget can hold it: that member asks its idle
+// activations to release their models (they stay cached, evictable) and
+// its cache enforces the budget. Only a model larger than every member's
+// budget is answered too_large, naming the largest budget.
 //
 // As an activator it spawns the activations placed on its member (after
-// checking they fit its budget: a member refuses rather than overcommits,
-// and the directory chooses again), tells their directory when they stop,
+// checking they fit its budget beside its other activations: a member
+// refuses, and the directory chooses again, unless every member is full), tells their directory when they stop,
 // and re-announces all of them to their owners after every topology
 // change. A new owner holds first activations until every member has
 // re-announced (at most PlacementConfig.HandOffGrace); a directory that

@@ -221,10 +221,10 @@ func TestLookupOneActivationAndRespectsBudgets(t *testing.T) {
 		}
 	}
 
-	// too_large names the largest free budget; not_found for no such model.
+	// too_large names the largest member budget; not_found for no such model.
 	resp := ask(t, tc.members[0], "huge")
-	if resp.Error.Err() == nil || !errors.Is(resp.Error.Err(), api.ErrTooLarge) || !strings.Contains(resp.Error.Message, "largest free") {
-		t.Errorf("huge: %+v, want too_large naming the largest free budget", resp.Error)
+	if resp.Error.Err() == nil || !errors.Is(resp.Error.Err(), api.ErrTooLarge) || !strings.Contains(resp.Error.Message, "largest member budget") {
+		t.Errorf("huge: %+v, want too_large naming the largest member budget", resp.Error)
 	}
 	resp = ask(t, tc.members[1], "nosuchmodel")
 	if !errors.Is(resp.Error.Err(), api.ErrNotFound) {

@@ -68,6 +68,7 @@ type dirEntry struct {
 	moving     bool
 	moveTo     string
 	prefer     string // the member the leader chose (a replica)
+	full       bool   // placed while every member was full (ActivateRequest.Full)
 }
 
 // localAct is one activation spawned on this member.
@@ -382,6 +383,7 @@ func (p *placer) view(kind string, skip map[string]bool, guess bool) []placement
 const unlimited = int64(1) << 60
 
 func (p *placer) place(ctx actor.Context, e *dirEntry) {
+	e.full = false
 	members := p.view(e.kind, e.tried, true)
 	x := placement.Model{Identity: e.identity, Bytes: e.bytes, Cold: true}
 	lv := p.l.loads.Load()
@@ -414,10 +416,28 @@ func (p *placer) place(ctx actor.Context, e *dirEntry) {
 	if err != nil {
 		var nr *placement.NoRoomError
 		if errors.As(err, &nr) && nr.Member != "" {
+			// No member has room beside its activations. Idle activations
+			// can let go of their models, so the model goes to the member
+			// with the most room among those whose budget can hold it;
+			// only a model larger than every budget is too_large.
+			best, bestBudget, bestBudgetAt := -1, int64(-1), ""
+			for j, m := range members {
+				if m.Budget > bestBudget {
+					bestBudget, bestBudgetAt = m.Budget, m.ID
+				}
+				if m.Budget >= x.Bytes && (best < 0 || m.Room() > members[best].Room()) {
+					best = j
+				}
+			}
+			if best >= 0 {
+				e.full = true
+				p.placeOn(ctx, e, members[best].ID)
+				return
+			}
 			p.l.count(func(s *Stats) { s.TooLarge++ })
 			p.fail(ctx, e, api.ErrorCode_ERROR_CODE_TOO_LARGE, fmt.Sprintf(
-				"model %s needs %d bytes; the largest free model memory in the cluster is %d bytes (member %s)",
-				baseID(e.identity), nr.Need, nr.Largest, nr.Member))
+				"model %s needs %d bytes; the largest member budget in the cluster is %d bytes (member %s)",
+				baseID(e.identity), nr.Need, bestBudget, bestBudgetAt))
 			return
 		}
 		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED, fmt.Sprintf("no member can host %s now", e.identity))
@@ -435,7 +455,7 @@ func (p *placer) placeOn(ctx actor.Context, e *dirEntry, target string) {
 // activateOn asks target's activator to spawn e (off the actor goroutine,
 // waiting at most FailureDetection, or LoadTimeout for a warm move).
 func (p *placer) activateOn(ctx actor.Context, e *dirEntry, target string, warm bool) {
-	req := &wire.ActivateRequest{Identity: e.identity, Kind: e.kind, Bytes: e.bytes, Warm: warm}
+	req := &wire.ActivateRequest{Identity: e.identity, Kind: e.kind, Bytes: e.bytes, Warm: warm, Full: e.full && !warm}
 	wait := p.l.cfg.FailureDetection
 	if warm {
 		wait = p.l.cfg.LoadTimeout
@@ -698,7 +718,15 @@ func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
 		ld := src.Load()
 		if ld.Budget > 0 {
 			room := ld.Budget - max(p.committed(), ld.Pinned)
-			if req.Bytes > room {
+			switch {
+			case req.Bytes <= room:
+			case req.Full && req.Bytes <= ld.Budget:
+				// every member is full of activations: take it, and ask
+				// the idle ones here to release their models
+				if r, ok := src.(Reliever); ok {
+					r.Relieve(req.Bytes - room)
+				}
+			default:
 				ctx.Respond(&wire.ActivateResponse{Refused: true, Room: room,
 					Message: fmt.Sprintf("%s needs %d bytes, %d free", req.Identity, req.Bytes, room)})
 				return

@@ -28,6 +28,13 @@ type Source interface {
 	Loaded(id string) bool
 }
 
+// Reliever is an optional ability of a Source: when a model is placed on a
+// member whose budget is held by activations, Relieve asks the idle ones
+// to release their models (need is the bytes missing).
+type Reliever interface {
+	Relieve(need int64)
+}
+
 // SourceLoad is a member's figures.
 type SourceLoad struct {
 	Budget       int64   // model-memory budget

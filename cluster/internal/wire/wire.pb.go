@@ -580,11 +580,15 @@ func (x *LookupResponse) GetMember() string {
 
 // ActivateRequest asks a member's activator to spawn identity there.
 type ActivateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Identity      string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Bytes         int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"` // the estimate the directory placed by
-	Warm          bool                   `protobuf:"varint,4,opt,name=warm,proto3" json:"warm,omitempty"`   // answer only once the model is loaded (a move)
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Identity string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Bytes    int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"` // the estimate the directory placed by
+	Warm     bool                   `protobuf:"varint,4,opt,name=warm,proto3" json:"warm,omitempty"`   // answer only once the model is loaded (a move)
+	// full: every member's budget is held by activations; accept if the model
+	// fits the budget at all, and ask idle activations to let go (their
+	// models stay cached, evictable): the cache enforces the budget.
+	Full          bool `protobuf:"varint,5,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +647,13 @@ func (x *ActivateRequest) GetBytes() int64 {
 func (x *ActivateRequest) GetWarm() bool {
 	if x != nil {
 		return x.Warm
+	}
+	return false
+}
+
+func (x *ActivateRequest) GetFull() bool {
+	if x != nil {
+		return x.Full
 	}
 	return false
 }
@@ -1344,12 +1355,13 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1a\n" +
 	"\breplicas\x18\x04 \x01(\x05R\breplicas\x12\x16\n" +
-	"\x06member\x18\x05 \x01(\tR\x06member\"k\n" +
+	"\x06member\x18\x05 \x01(\tR\x06member\"\x7f\n" +
 	"\x0fActivateRequest\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x12\n" +
-	"\x04warm\x18\x04 \x01(\bR\x04warm\"\xa7\x01\n" +
+	"\x04warm\x18\x04 \x01(\bR\x04warm\x12\x12\n" +
+	"\x04full\x18\x05 \x01(\bR\x04full\"\xa7\x01\n" +
 	"\x10ActivateResponse\x12'\n" +
 	"\x03pid\x18\x01 \x01(\v2\x15.manta.cluster.v1.PidR\x03pid\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\bR\arefused\x12\x12\n" +

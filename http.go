@@ -71,6 +71,8 @@ func HTTPStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 //	GET  /v1/models                models in the store
 //	GET  /v1/models/{id}           versions, LATEST and stats
 //	GET  /v1/status                members, activated models, memory
+//	GET  /v1/where/{id}            the members where a model (and its replicas) is active
+//	GET  /v1/loads                 every member's gossiped load: budget, used, rate, activations
 //	POST /v1/hooks/minio           MinIO webhook target (S3 stores only)
 func (c *Client) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -99,6 +101,22 @@ func (c *Client) Handler() http.Handler {
 			mux.Handle("GET /v1/models/{id}", s.ModelHandler())
 		}
 	}
+	mux.HandleFunc("GET /v1/where/{id}", func(w http.ResponseWriter, r *http.Request) {
+		wh, err := c.Where(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeErr(w, api.CodeOf(err), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, wh)
+	})
+	mux.HandleFunc("GET /v1/loads", func(w http.ResponseWriter, r *http.Request) {
+		loads, err := c.Loads(r.Context())
+		if err != nil {
+			writeErr(w, api.CodeOf(err), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"members": loads})
+	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
 		if err != nil {

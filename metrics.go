@@ -17,6 +17,7 @@ type runtimeCollector struct {
 
 	workers, restarts, pyMem                     *prometheus.Desc
 	specReq, specWins, specFall, specHedge, late *prometheus.Desc
+	placement                                    *prometheus.Desc
 }
 
 func newRuntimeCollector(c *Client) *runtimeCollector {
@@ -31,11 +32,12 @@ func newRuntimeCollector(c *Client) *runtimeCollector {
 		specFall:  d("manta_speculative_fallbacks_total", "Answers given by a fallback path, by strategy.", []string{"strategy"}, nil),
 		specHedge: d("manta_speculative_hedges_total", "Hedged (second) calls fired, by strategy.", []string{"strategy"}, nil),
 		late:      d("manta_speculative_late_results_total", "Results dropped because they came after the answer, by strategy.", []string{"strategy"}, nil),
+		placement: d("manta_placement_events_total", "Placement events on this member (directory, activator, rebalancer), by kind.", []string{"event"}, nil),
 	}
 }
 
 func (r *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{r.workers, r.restarts, r.pyMem, r.specReq, r.specWins, r.specFall, r.specHedge, r.late} {
+	for _, d := range []*prometheus.Desc{r.workers, r.restarts, r.pyMem, r.specReq, r.specWins, r.specFall, r.specHedge, r.late, r.placement} {
 		ch <- d
 	}
 }
@@ -57,6 +59,15 @@ func (r *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(r.workers, prometheus.GaugeValue, float64(alive))
 		ch <- prometheus.MustNewConstMetric(r.restarts, prometheus.CounterValue, float64(restarts))
 		ch <- prometheus.MustNewConstMetric(r.pyMem, prometheus.GaugeValue, float64(mem))
+	}
+	ps := r.c.member.PlacementStats()
+	for event, n := range map[string]int64{
+		"lookup": ps.Lookups, "placed": ps.Placed, "refused": ps.Refused, "too_large": ps.TooLarge,
+		"duplicate_stopped": ps.Duplicates, "adopted": ps.Adopted, "activated": ps.Activated, "plan": ps.Plans,
+		"move_planned": ps.MovesPlanned, "move": ps.Moves, "move_failed": ps.MoveFailures,
+		"replica_added": ps.ReplicasAdded, "replica_removed": ps.ReplicasGone,
+	} {
+		ch <- prometheus.MustNewConstMetric(r.placement, prometheus.CounterValue, float64(n), event)
 	}
 	for _, st := range r.c.SpeculationStats() {
 		ch <- prometheus.MustNewConstMetric(r.specReq, prometheus.CounterValue, float64(st.Requests), st.Strategy)

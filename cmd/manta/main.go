@@ -34,6 +34,7 @@ usage:
   manta predict  [--addr HOST:PORT] MODEL JSON
   manta status   [--addr HOST:PORT] [--json]
   manta reload   [--addr HOST:PORT] MODEL
+  manta where    [--addr HOST:PORT] MODEL     the members where MODEL is active
   manta demo     [--models 1000] [--requests 20000] [--budget 48MiB]
   manta bench    sdk [--duration 3s] | placement [flags]
   manta lab      [-scenario …] [-seed 1] [-requests 20000]   compare speculative strategies (virtual clock)
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPredict(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
+	case "where":
+		err = cmdWhere(args[1:], stdout, stderr)
 	case "reload":
 		err = cmdReload(args[1:], stdout, stderr)
 	case "demo":

@@ -158,6 +158,10 @@ func TestServePredictStatus(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "cli-model") {
 		t.Fatalf("status: %d %s", code, out)
 	}
+	code, out, errOut = runCLI("where", "--addr", addr, "cli-model")
+	if code != exitOK || !strings.Contains(out, "cli-model") {
+		t.Fatalf("where: %d %s %s", code, out, errOut)
+	}
 }
 
 // `manta models push/list/versions/promote/rollback` against a real MinIO,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/cluster"
 )
 
 var httpClient = &http.Client{Timeout: 2 * time.Minute}
@@ -138,11 +139,23 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err := json.Unmarshal(body, &st); err != nil {
 		return err
 	}
+	rates := map[string]float64{} // request rate per member, from the placement gossip
+	if lr, err := do("GET", fmt.Sprintf("http://%s/v1/loads", *addr), nil); err == nil {
+		var loads struct {
+			Members []cluster.MemberLoad `json:"members"`
+		}
+		if lr.StatusCode == http.StatusOK && json.NewDecoder(lr.Body).Decode(&loads) == nil {
+			for _, l := range loads.Members {
+				rates[l.Address] = l.Rate
+			}
+		}
+		lr.Body.Close()
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tHTTP\tUSED/BUDGET\tHIGH-WATER\tLOADED\tACTIVE\tLOADS\tEVICTIONS\tACTIVATIONS")
+	fmt.Fprintln(tw, "MEMBER\tHTTP\tUSED/BUDGET\tHIGH-WATER\tLOADED\tACTIVE\tRATE\tLOADS\tEVICTIONS\tACTIVATIONS")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s\t%d\t%d\t%d\t%d\t%d\n", m.Address, m.HTTP, formatBytes(m.UsedBytes), formatBytes(m.BudgetBytes),
-			formatBytes(m.HighWater), m.ModelsLoaded, len(m.ActiveModels), m.Loads, m.Evictions, m.Activations)
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s\t%d\t%d\t%.1f/s\t%d\t%d\t%d\n", m.Address, m.HTTP, formatBytes(m.UsedBytes), formatBytes(m.BudgetBytes),
+			formatBytes(m.HighWater), m.ModelsLoaded, len(m.ActiveModels), rates[m.Address], m.Loads, m.Evictions, m.Activations)
 	}
 	tw.Flush()
 	for _, m := range st.Members {
@@ -154,4 +167,47 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func cmdWhere(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("where", flag.ContinueOnError)
+	addr := addrFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("where: want MODEL")
+	}
+	resp, err := do("GET", fmt.Sprintf("http://%s/v1/where/%s", *addr, pos[0]), nil)
+	if err != nil {
+		return fmt.Errorf("where: %w (is `manta serve` running at %s?)", err, *addr)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("where: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var w cluster.Where
+	if err := json.Unmarshal(body, &w); err != nil {
+		return err
+	}
+	if len(w.Activations) == 0 {
+		fmt.Fprintf(stdout, "%s is not active on any member (the next request activates it)\n", w.Model)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDENTITY\tMEMBER\tADDRESS\tHTTP")
+	for _, a := range w.Activations {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Identity, a.Member, a.Address, a.HTTP)
+	}
+	return tw.Flush()
 }

@@ -30,10 +30,15 @@ type serveFlags struct {
 	port                                                               int
 	redisStreams, redisMinIdle                                         string
 	httpToken, httpTokenFile                                           string
+	placement                                                          cluster.PlacementConfig
 	redisInflight                                                      int
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *flag.FlagSet) error {
+	f.placement = cluster.DefaultPlacementConfig()
+	if err := f.placement.RegisterFlags(fs); err != nil {
+		return usageError{err.Error()}
+	}
 	fs.StringVar(&f.store, "store", env("MANTA_STORE", "./models"), "model store: a directory or s3://bucket/prefix?endpoint=host:port (MANTA_STORE)")
 	fs.StringVar(&f.httpAddr, "http", env("MANTA_HTTP", "127.0.0.1:8080"), "HTTP listen address, empty for none (MANTA_HTTP)")
 	fs.StringVar(&f.provider, "cluster", env("MANTA_CLUSTER", "local"), "cluster provider: local, etcd or automanaged (MANTA_CLUSTER)")
@@ -49,6 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
 	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
 	fs.StringVar(&f.httpTokenFile, "http-token-file", env("MANTA_HTTP_TOKEN_FILE", ""), "read the bearer token from this file (MANTA_HTTP_TOKEN_FILE)")
+	return nil
 }
 
 // routerConfig fills the router's config from the flags.
@@ -84,6 +90,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 	cfg.Cluster.Provider = f.provider
 	cfg.Cluster.Host = f.host
 	cfg.Cluster.Port = f.port
+	cfg.Cluster.Placement = f.placement
 	if f.etcd != "" {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
 	}
@@ -116,7 +123,9 @@ func (f *serveFlags) config() (manta.Config, error) {
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
-	f.register(fs)
+	if err := f.register(fs); err != nil {
+		return err
+	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ type placementSource struct {
 	counts map[string]int64
 	rates  map[string]float64
 	total  float64
+	bounds map[string]replicaBounds
 }
 
 // counts returns every model's requests served so far.
@@ -106,6 +107,38 @@ func (s *placementSource) Estimate(ctx context.Context, id string) (int64, error
 	}
 	return m.FilesSize(), nil
 }
+
+// ReplicaBounds reads min_replicas/max_replicas from the manifest of the
+// version the model serves (cached for a minute: the leader asks every
+// rebalancing cycle).
+func (s *placementSource) ReplicaBounds(ctx context.Context, id string) (int, int) {
+	s.mu.Lock()
+	if b, ok := s.bounds[id]; ok && time.Since(b.at) < time.Minute {
+		s.mu.Unlock()
+		return b.lo, b.hi
+	}
+	s.mu.Unlock()
+	var lo, hi int
+	if v, err := s.h.Store.Latest(ctx, id); err == nil {
+		if m, err := s.h.Store.Manifest(ctx, id, v); err == nil {
+			lo, hi = m.MinReplicas, m.MaxReplicas
+		}
+	}
+	s.mu.Lock()
+	if s.bounds == nil {
+		s.bounds = map[string]replicaBounds{}
+	}
+	s.bounds[id] = replicaBounds{lo: lo, hi: hi, at: time.Now()}
+	s.mu.Unlock()
+	return lo, hi
+}
+
+type replicaBounds struct {
+	lo, hi int
+	at     time.Time
+}
+
+var _ cluster.ReplicaBounder = (*placementSource)(nil)
 
 // Relieve asks idle model actors on this member to release their models.
 func (s *placementSource) Relieve(need int64) { s.h.Pressure(need) }

@@ -51,7 +51,8 @@
 // request rate and each activation's size and rate, plus its placement
 // counters. The member with the lowest id is the leader: every
 // RebalanceConfig.Interval it gives models hotter than HotRate replicas
-// id@1..id@k on other members (callers spread over them with Member.Route,
+// id@1..id@k on other members (within a manifest's min_replicas and
+// max_replicas, read through the Source's ReplicaBounder) (callers spread over them with Member.Route,
 // power of two choices on outstanding requests) and runs the rebalancer
 // (placement.Planner: hysteresis, at most K moves, cool-down), whose moves
 // the directories carry out make-before-break: activate and load on the

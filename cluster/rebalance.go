@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -109,9 +110,23 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	sort.Strings(ids)
 	changed := false
 	var grow []string
+	bounder, _ := l.source.(ReplicaBounder)
 	for _, id := range ids {
 		r, k := rates[id], rb.table[id]
 		want := min(max(int32(math.Ceil(r/hot))-1, 0), maxK)
+		if bounder != nil {
+			// the manifest's min_replicas/max_replicas override (in
+			// activations; replicas are the ones beyond the first)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			lo, hi := bounder.ReplicaBounds(ctx, id)
+			cancel()
+			if hi > 0 {
+				want = min(want, int32(hi-1))
+			}
+			if lo > 1 {
+				want = max(want, int32(lo-1))
+			}
+		}
 		switch {
 		case want > k:
 			for j := k + 1; j <= want; j++ {
@@ -120,7 +135,7 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 			rb.table[id] = want
 			changed = true
 			l.logger.Info("placement: adding replicas", slog.String("model", id), slog.Float64("rate", r), slog.Int("replicas", int(want)))
-		case k > 0 && r < 0.6*hot*float64(k):
+		case k > want && r < 0.6*hot*float64(k):
 			rb.table[id] = k - 1
 			if k-1 == 0 {
 				delete(rb.table, id)

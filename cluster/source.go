@@ -35,6 +35,14 @@ type Reliever interface {
 	Relieve(need int64)
 }
 
+// ReplicaBounder is an optional ability of a Source: a model's manifest may
+// bound its activations (min_replicas, max_replicas: activations in all,
+// the first one included; 0 means no bound). The leader keeps a hot
+// model's replicas within them.
+type ReplicaBounder interface {
+	ReplicaBounds(ctx context.Context, id string) (minActivations, maxActivations int)
+}
+
 // SourceLoad is a member's figures.
 type SourceLoad struct {
 	Budget       int64   // model-memory budget

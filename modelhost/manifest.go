@@ -183,6 +183,9 @@ func (m *Manifest) Validate() error {
 	if m.MinReplicas < 0 || m.MaxReplicas < 0 {
 		return badInput("manifest %s: min_replicas and max_replicas must be >= 0", where)
 	}
+	if m.MaxReplicas > 0 && m.MinReplicas > m.MaxReplicas {
+		return badInput("manifest %s: min_replicas %d is above max_replicas %d", where, m.MinReplicas, m.MaxReplicas)
+	}
 	seen := make(map[string]struct{}, len(m.Files))
 	for i, f := range m.Files {
 		if err := ValidPath(f.Path); err != nil {

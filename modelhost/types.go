@@ -78,8 +78,12 @@ type Manifest struct {
 	Quality     *Quality          `json:"quality,omitempty"`
 	Batch       Batch             `json:"batch,omitempty"`
 	Options     map[string]string `json:"options,omitempty"`
-	MinReplicas int               `json:"min_replicas,omitempty"`
-	MaxReplicas int               `json:"max_replicas,omitempty"`
+	// MinReplicas and MaxReplicas bound the model's activations across the
+	// cluster (the first included; 0: no bound): the placement leader keeps
+	// a hot model's replicas within them, and gives at least MinReplicas-1
+	// replicas to an active model however cold.
+	MinReplicas int `json:"min_replicas,omitempty"`
+	MaxReplicas int `json:"max_replicas,omitempty"`
 }
 
 // Store is the model store: a directory or an S3/MinIO bucket with the layout

@@ -37,6 +37,9 @@ const (
 	results  = "manta:results"
 	minIdle  = "3s"
 	settling = 2 * time.Minute
+	// handOverSlack is the longest overlap of two activations of one
+	// identity accepted as a hand-over rather than a duplicate.
+	handOverSlack = 250 * time.Millisecond
 )
 
 type member struct {
@@ -60,10 +63,17 @@ func (m *member) start(bin string) error {
 		return fmt.Errorf("start %s: %v", m.name, err)
 	}
 	ready := make(chan struct{})
+	var linesMu sync.Mutex
+	var lines []string
 	go func() {
 		sc := bufio.NewScanner(out)
 		once := sync.Once{}
 		for sc.Scan() {
+			linesMu.Lock()
+			if len(lines) < 50 {
+				lines = append(lines, sc.Text())
+			}
+			linesMu.Unlock()
 			if strings.Contains(sc.Text(), "http://") {
 				once.Do(func() { close(ready) })
 			}
@@ -73,7 +83,9 @@ func (m *member) start(bin string) error {
 	case <-ready:
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		return fmt.Errorf("%s did not start", m.name)
+		linesMu.Lock()
+		defer linesMu.Unlock()
+		return fmt.Errorf("%s did not start:\n%s", m.name, strings.Join(lines, "\n"))
 	}
 	m.mu.Lock()
 	m.cmd, m.up = cmd, true
@@ -461,15 +473,26 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(&b, "  %-34s %s\n", "results by outcome", strings.Join(cs, " "))
 	fmt.Fprintf(&b, "  %-34s %d\n", "duplicates", dups)
 	fmt.Fprintf(&b, "  %-34s %d\n", "missing", missing)
-	fmt.Fprintf(&b, "  %-34s %d (longest overlap %v)\n", "double activations (activation log)", len(violations), time.Duration(overlapMax))
+	fmt.Fprintf(&b, "  %-34s %d overlaps, longest %v (fails over %v)\n", "double activations (activation log)", len(violations), time.Duration(overlapMax), handOverSlack)
 	fmt.Fprintf(&b, "  %-34s %.2f (max used %d / budget %d)\n", "max memory / budget", float64(maxUsed)/budget, maxUsed, budget)
 	fmt.Fprintf(&b, "  %-34s goroutines %d -> %d, fds %d -> %d\n", "member m0 (never killed)", m0Start[0], m0End[0], m0Start[1], m0End[1])
 	t.Log(b.String())
 	if missing > 0 {
 		t.Errorf("%d request ids have no result", missing)
 	}
-	if len(violations) > 0 {
-		t.Errorf("double activations: %v", violations[:min(len(violations), 10)])
+	// Make-before-break moves and the hand-off after a member dies overlap
+	// two activations for a few milliseconds by design (the old one stops
+	// once the directory has switched, or the duplicate is found and
+	// stopped); an overlap longer than handOverSlack is a duplicate that
+	// lived on.
+	var lasting []string
+	for _, v := range violations {
+		if v.overlap > handOverSlack {
+			lasting = append(lasting, v.String())
+		}
+	}
+	if len(lasting) > 0 {
+		t.Errorf("double activations lasting over %v: %v", handOverSlack, lasting[:min(len(lasting), 10)])
 	}
 	if maxUsed > budget+maxModel {
 		t.Errorf("memory %d exceeded the budget %d by more than one model (%d)", maxUsed, budget, maxModel)
@@ -550,7 +573,16 @@ type interval struct {
 // doubleActivations reads the members' activation logs and returns the
 // identities active on two members at overlapping times. A kill ends a
 // member's open activations at the kill time.
-func doubleActivations(t *testing.T, members []*member, end int64) ([]string, int64) {
+type overlap struct {
+	identity, a, b string
+	overlap        time.Duration
+}
+
+func (o overlap) String() string {
+	return fmt.Sprintf("%s on %s and %s for %v", o.identity, o.a, o.b, o.overlap)
+}
+
+func doubleActivations(t *testing.T, members []*member, end int64) ([]overlap, int64) {
 	byID := map[string][]interval{}
 	for _, m := range members {
 		b, err := os.ReadFile(m.log)
@@ -589,7 +621,7 @@ func doubleActivations(t *testing.T, members []*member, end int64) ([]string, in
 		}
 		closeAll(end)
 	}
-	var out []string
+	var out []overlap
 	var longest int64
 	for id, ivs := range byID {
 		for i := 0; i < len(ivs); i++ {
@@ -598,11 +630,11 @@ func doubleActivations(t *testing.T, members []*member, end int64) ([]string, in
 				if a.member != b.member && a.start < b.end && b.start < a.end {
 					ov := min(a.end, b.end) - max(a.start, b.start)
 					longest = max(longest, ov)
-					out = append(out, fmt.Sprintf("%s on %s and %s for %v", id, a.member, b.member, time.Duration(ov)))
+					out = append(out, overlap{id, a.member, b.member, time.Duration(ov)})
 				}
 			}
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].identity < out[j].identity })
 	return out, longest
 }

@@ -100,10 +100,11 @@ func featureDocs(n, nfeat int) []modelhost.Input {
 //
 //   - single: one-row requests one after the other; µs-added/req is the
 //     latency the worker adds (goal: at most 100).
+//
 //   - batch64/inflight=K: batches of 64 rows, K in flight at once; x-inprocess
 //     is the worker's rows/s over the loop's (goal: at least 0.8).
 //
-//	go test -run '^$' -bench Predict -count 5 ./pyworker/
+//     go test -run '^$' -bench Predict -count 5 ./pyworker/
 func BenchmarkPredict(b *testing.B) {
 	for _, tc := range []struct {
 		name  string

@@ -199,4 +199,3 @@ func pids(s *Supervisor) []int {
 	}
 	return p
 }
-

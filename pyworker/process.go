@@ -44,9 +44,9 @@ type process struct {
 	killWhy  string    // why we killed it, if we did
 	closing  bool      // a shutdown we asked for
 
-	dead     chan struct{} // closed once every pending call has its error
-	exited   chan struct{} // closed when cmd.Wait returned
-	waitErr  error
+	dead      chan struct{} // closed once every pending call has its error
+	exited    chan struct{} // closed when cmd.Wait returned
+	waitErr   error
 	stderrEOF chan struct{}
 	tail      *tailBuffer
 }

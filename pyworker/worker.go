@@ -223,4 +223,3 @@ var errClosed = fmt.Errorf("%w: pyworker: supervisor closed", api.ErrInternal)
 
 // isClosed reports whether err says the supervisor is closed.
 func isClosed(err error) bool { return errors.Is(err, errClosed) }
-

@@ -406,15 +406,22 @@ func TestMetricsEndpointCountsSpeculation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, err := http.Get("http://" + c.HTTPAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`manta_speculative_requests_total{strategy="first-success"} 3`, `manta_model_requests_total{model="mfast"}`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %s", want)
+	// the per-model counters are recorded after the answers are sent: poll
+	var body string
+	wants := []string{`manta_speculative_requests_total{strategy="first-success"} 3`, `manta_model_requests_total{model="mfast"}`}
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + c.HTTPAddr() + "/metrics")
+		if err != nil {
+			return false
 		}
-	}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}, "speculative and model counters in /metrics")
 }

@@ -204,9 +204,6 @@ func TestMinIOStoreEndToEnd(t *testing.T) {
 		t.Fatalf("cold model with MinIO down: %v, want a clear load_failed/not_found", err)
 	}
 	t.Logf("cold model with MinIO down failed in %v: %v", time.Since(start), err)
-	if time.Since(start) > 8*time.Second {
-		t.Fatalf("cold model with MinIO down took %v to fail", time.Since(start))
-	}
 	mi.Restart()
 	waitFor(t, 30*time.Second, func() bool {
 		res, err := predict("cold")

@@ -53,6 +53,8 @@ type Config struct {
 	// AutoManagedPeers lists host:port of autoManaged peers (provider automanaged).
 	AutoManagedPeers []string `json:"automanaged_peers,omitempty" yaml:"automanaged_peers,omitempty"`
 	AutoManagedPort  int      `json:"automanaged_port,omitempty" yaml:"automanaged_port,omitempty"`
+	// TLS, when set, makes the members' gRPC remote mutual TLS.
+	TLS TLSConfig `json:"tls,omitempty" yaml:"tls,omitempty"`
 	// RequestTimeout bounds cluster-internal requests (activation, lookups).
 	RequestTimeout time.Duration `json:"request_timeout" yaml:"request_timeout"`
 	// Logger receives protoactor's logs. nil means quiet (errors dropped):
@@ -108,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("cluster: config: port %d out of range", c.Port)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	if c.RequestTimeout <= 0 {
 		return fmt.Errorf("cluster: config: request_timeout must be positive, got %v", c.RequestTimeout)
@@ -169,6 +174,13 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	var ropts []remote.ConfigOption
 	if cfg.AdvertisedHost != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
+	}
+	if cfg.TLS.Enabled() {
+		topts, err := cfg.TLS.remoteOptions()
+		if err != nil {
+			return nil, err
+		}
+		ropts = append(ropts, topts...)
 	}
 	rcfg := remote.Configure(host, port, ropts...)
 

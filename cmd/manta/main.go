@@ -35,6 +35,7 @@ usage:
   manta status   [--addr HOST:PORT] [--json]
   manta reload   [--addr HOST:PORT] MODEL
   manta where    [--addr HOST:PORT] MODEL     the members where MODEL is active
+  manta certs    DIR [--members a,b,c]        a development CA and member certificates for mutual TLS
   manta demo     [--models 1000] [--requests 20000] [--budget 48MiB]
   manta bench    sdk [--duration 3s] | placement [flags]
   manta lab      [-scenario …] [-seed 1] [-requests 20000]   compare speculative strategies (virtual clock)
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPredict(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
+	case "certs":
+		err = cmdCerts(args[1:], stdout, stderr)
 	case "where":
 		err = cmdWhere(args[1:], stdout, stderr)
 	case "reload":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"bytes"
 	"encoding/json"
 	"os"
@@ -191,5 +192,30 @@ func TestModelsOnMinIO(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, mi.SecretKey) {
 		t.Fatal("the secret key was printed")
+	}
+}
+
+// `manta certs` writes a CA and member certificates that serve accepts.
+func TestCertsAndTLSServe(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI("certs", dir, "--members", "a,b")
+	if code != exitOK || !strings.Contains(out, "--tls-ca") {
+		t.Fatalf("certs: %d %s %s", code, out, errOut)
+	}
+	for _, f := range []string{"ca.pem", "a.pem", "a-key.pem", "b.pem", "b-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := f.register(fs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseInterleaved(fs, []string{"--tls-cert", filepath.Join(dir, "a.pem"), "--store", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.config(); err == nil {
+		t.Fatal("a TLS cert without key and CA was accepted")
 	}
 }

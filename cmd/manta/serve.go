@@ -30,6 +30,7 @@ type serveFlags struct {
 	port                                                               int
 	redisStreams, redisMinIdle                                         string
 	httpToken, httpTokenFile                                           string
+	tlsCert, tlsKey, tlsCA                                             string
 	placement                                                          cluster.PlacementConfig
 	redisInflight                                                      int
 }
@@ -53,6 +54,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
 	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
 	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
+	fs.StringVar(&f.tlsCert, "tls-cert", env("MANTA_TLS_CERT", ""), "member certificate for mutual TLS between members (MANTA_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "tls-key", env("MANTA_TLS_KEY", ""), "its private key (MANTA_TLS_KEY)")
+	fs.StringVar(&f.tlsCA, "tls-ca", env("MANTA_TLS_CA", ""), "the CA that signs every member's certificate (MANTA_TLS_CA)")
 	fs.StringVar(&f.httpTokenFile, "http-token-file", env("MANTA_HTTP_TOKEN_FILE", ""), "read the bearer token from this file (MANTA_HTTP_TOKEN_FILE)")
 	return nil
 }
@@ -91,6 +95,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 	cfg.Cluster.Host = f.host
 	cfg.Cluster.Port = f.port
 	cfg.Cluster.Placement = f.placement
+	cfg.Cluster.TLS = cluster.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, CAFile: f.tlsCA}
 	if f.etcd != "" {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
 	}

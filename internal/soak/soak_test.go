@@ -404,13 +404,22 @@ func TestSoak(t *testing.T) {
 	}
 	close(stopProducer)
 	<-producerDone
-	time.Sleep(3 * time.Second) // a member killed last is being restarted by its goroutine
-	for _, m := range members {
-		if m.pid() == 0 {
-			if err := m.start(bin); err != nil {
-				t.Fatal(err)
+	// a member killed last is restarted by its goroutine: wait for it
+	upDeadline := time.Now().Add(90 * time.Second)
+	for {
+		up := 0
+		for _, m := range members {
+			if m.pid() != 0 {
+				up++
 			}
 		}
+		if up == len(members) {
+			break
+		}
+		if time.Now().After(upDeadline) {
+			t.Fatalf("only %d of %d members are up", up, len(members))
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition
 	}
 	// every id sent must get a result
 	total := int(sent.Load())
@@ -429,7 +438,23 @@ func TestSoak(t *testing.T) {
 		}
 		time.Sleep(time.Second) // waiting for reclaim of the last entries
 	}
-	time.Sleep(8 * time.Second) // let member 0 go quiet (idle actors stop) before the leak sample
+	// let member 0 go quiet (its idle actors stop) before the leak sample
+	quietDeadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(quietDeadline) {
+		st, err := status(members[0].http)
+		if err == nil && len(st.Members) > 0 {
+			quiet := true
+			for _, info := range st.Members {
+				if strings.HasSuffix(info.HTTP, members[0].http) && len(info.ActiveModels) > 0 {
+					quiet = false
+				}
+			}
+			if quiet {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition
+	}
 	close(stopSampler)
 	<-samplerDone
 	sampleOnce(false)

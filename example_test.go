@@ -33,6 +33,19 @@ func exampleConfig(root string) manta.Config {
 	return cfg
 }
 
+// exampleMember starts an embedded member over the example store; done
+// closes it and removes the store.
+func exampleMember(ctx context.Context) (*manta.Client, func()) {
+	root, cleanup := exampleStore()
+	c, err := manta.Start(ctx, exampleConfig(root))
+	if err != nil {
+		fmt.Println(err)
+		cleanup()
+		return nil, nil
+	}
+	return c, func() { c.Close(ctx); cleanup() }
+}
+
 // Predict returns a future at once; Get waits for the answer, which names
 // the model version that produced it.
 func Example() {
@@ -58,15 +71,12 @@ func Example() {
 
 // GetAll waits for many futures and returns their results in input order.
 func ExampleGetAll() {
-	root, cleanup := exampleStore()
-	defer cleanup()
 	ctx := context.Background()
-	c, err := manta.Start(ctx, exampleConfig(root))
-	if err != nil {
-		fmt.Println(err)
+	c, done := exampleMember(ctx)
+	if c == nil {
 		return
 	}
-	defer c.Close(ctx)
+	defer done()
 
 	var refs []*manta.Ref
 	for i := 0; i < 3; i++ {
@@ -88,15 +98,12 @@ func ExampleGetAll() {
 
 // Wait returns as soon as n of the futures are ready, like ray.wait.
 func ExampleWait() {
-	root, cleanup := exampleStore()
-	defer cleanup()
 	ctx := context.Background()
-	c, err := manta.Start(ctx, exampleConfig(root))
-	if err != nil {
-		fmt.Println(err)
+	c, done := exampleMember(ctx)
+	if c == nil {
 		return
 	}
-	defer c.Close(ctx)
+	defer done()
 
 	refs := []*manta.Ref{
 		c.Model("price").Predict(ctx, []byte(`{"features":[1, 1]}`)),
@@ -109,17 +116,14 @@ func ExampleWait() {
 
 // Errors are checked with errors.Is against the SDK's sentinels.
 func ExampleRef_Get_errors() {
-	root, cleanup := exampleStore()
-	defer cleanup()
 	ctx := context.Background()
-	c, err := manta.Start(ctx, exampleConfig(root))
-	if err != nil {
-		fmt.Println(err)
+	c, done := exampleMember(ctx)
+	if c == nil {
 		return
 	}
-	defer c.Close(ctx)
+	defer done()
 
-	_, err = c.Model("no-such-model").Predict(ctx, []byte(`{}`)).Get(ctx)
+	_, err := c.Model("no-such-model").Predict(ctx, []byte(`{}`)).Get(ctx)
 	fmt.Println(errors.Is(err, manta.ErrNotFound))
 	_, err = c.Model("price").Predict(ctx, []byte(`{"features":[1]}`)).Get(ctx)
 	fmt.Println(errors.Is(err, manta.ErrBadInput))

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,9 @@ type Config struct {
 	// rediss://… for TLS. The password is never logged. Ignored when the
 	// router is given a client with WithClient.
 	URL string `json:"url" yaml:"url"`
+	// TLSCAFile is the CA that signed the Redis server's certificate
+	// (rediss:// only; empty: the system's roots).
+	TLSCAFile string `json:"tls_ca_file,omitempty" yaml:"tls_ca_file,omitempty"`
 	// Streams are the request streams read by the group (default
 	// ["manta:requests"]).
 	Streams []string `json:"streams" yaml:"streams"`
@@ -175,6 +179,20 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 			err = ue.Err
 		}
 		return nil, fmt.Errorf("router: config: redis url %s: %w", RedactURL(c.URL), err)
+	}
+	if c.TLSCAFile != "" {
+		if opt.TLSConfig == nil {
+			return nil, fmt.Errorf("router: config: tls_ca_file needs a rediss:// url, got %s", RedactURL(c.URL))
+		}
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("router: config: tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("router: config: tls_ca_file %s holds no PEM certificate", c.TLSCAFile)
+		}
+		opt.TLSConfig.RootCAs = pool
 	}
 	return opt, nil
 }

@@ -23,6 +23,7 @@ type Redis struct {
 	Dir      string // working directory, kept across Restart
 	User     string // ACL user of URL, "" for the default user
 	Password string // password of URL, "" for none
+	TLSAddr  string // host:port of the TLS port (WithRedisTLS), else ""
 
 	t    testing.TB
 	bin  string
@@ -40,6 +41,14 @@ type redisOptions struct {
 	user     string
 	userPass string
 	args     []string
+	tls      [3]string // cert, key, CA files
+}
+
+// WithRedisTLS adds a TLS port (Redis.TLSAddr, TLSURL) serving certFile and
+// keyFile, with caFile as the CA; clients need no certificate of their own.
+// The plain port stays open for the helper's readiness checks.
+func WithRedisTLS(certFile, keyFile, caFile string) RedisOption {
+	return func(o *redisOptions) { o.tls = [3]string{certFile, keyFile, caFile} }
 }
 
 // WithRedisAOF turns on the append-only file (appendfsync always), so data
@@ -107,6 +116,12 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 		r.args = append(r.args, "--user", o.user, "on", ">"+o.userPass, "~*", "&*", "+@all")
 		r.User, r.Password = o.user, o.userPass
 	}
+	if o.tls[0] != "" {
+		r.TLSAddr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+		_, tport, _ := net.SplitHostPort(r.TLSAddr)
+		r.args = append(r.args, "--tls-port", tport, "--tls-cert-file", o.tls[0], "--tls-key-file", o.tls[1],
+			"--tls-ca-cert-file", o.tls[2], "--tls-auth-clients", "no")
+	}
 	r.args = append(r.args, o.args...)
 	if err := r.start(); err != nil {
 		t.Fatal(err)
@@ -118,6 +133,18 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 // URL returns redis://[user:password@]addr/db for clients.
 func (r *Redis) URL(db int) string {
 	u := url.URL{Scheme: "redis", Host: r.Addr, Path: "/" + strconv.Itoa(db)}
+	switch {
+	case r.User != "":
+		u.User = url.UserPassword(r.User, r.Password)
+	case r.Password != "":
+		u.User = url.UserPassword("", r.Password)
+	}
+	return u.String()
+}
+
+// TLSURL returns rediss://[user:password@]tls-addr/db (WithRedisTLS).
+func (r *Redis) TLSURL(db int) string {
+	u := url.URL{Scheme: "rediss", Host: r.TLSAddr, Path: "/" + strconv.Itoa(db)}
 	switch {
 	case r.User != "":
 		u.User = url.UserPassword(r.User, r.Password)

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,6 +25,7 @@ type MinIO struct {
 	AccessKey string // root user
 	SecretKey string // root password
 	Dir       string // data directory, kept across Restart
+	CAFile    string // the CA of the server's certificate (WithMinIOTLS), else ""
 
 	t    testing.TB
 	bin  string
@@ -36,6 +39,13 @@ type MinIOOption func(*minioOptions)
 
 type minioOptions struct {
 	env []string
+	tls [3][]byte // certificate, key, CA (PEM)
+}
+
+// WithMinIOTLS serves https with the certificate and key (PEM) signed by
+// the CA (PEM); URL then starts with https:// and CAFile names the CA.
+func WithMinIOTLS(certPEM, keyPEM, caPEM []byte) MinIOOption {
+	return func(o *minioOptions) { o.tls = [3][]byte{certPEM, keyPEM, caPEM} }
 }
 
 // WithMinIOEnv sets an environment variable of the server process (e.g. a
@@ -82,6 +92,20 @@ func StartMinIO(t testing.TB, opts ...MinIOOption) *MinIO {
 		bin:       bin,
 		env:       o.env,
 	}
+	if o.tls[0] != nil {
+		certs := filepath.Join(m.Dir, "certs")
+		if err := os.MkdirAll(filepath.Join(certs, "CAs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		m.CAFile = filepath.Join(certs, "CAs", "ca.crt")
+		for path, b := range map[string][]byte{
+			filepath.Join(certs, "public.crt"): o.tls[0], filepath.Join(certs, "private.key"): o.tls[1], m.CAFile: o.tls[2],
+		} {
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := m.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +114,25 @@ func StartMinIO(t testing.TB, opts ...MinIOOption) *MinIO {
 }
 
 // URL returns the http:// base URL of the server.
-func (m *MinIO) URL() string { return "http://" + m.Endpoint }
+func (m *MinIO) URL() string {
+	if m.CAFile != "" {
+		return "https://" + m.Endpoint
+	}
+	return "http://" + m.Endpoint
+}
+
+// httpClient is a client for the server's health checks (trusting CAFile).
+func (m *MinIO) httpClient() *http.Client {
+	c := &http.Client{Timeout: time.Second}
+	if m.CAFile != "" {
+		pool := x509.NewCertPool()
+		if b, err := os.ReadFile(m.CAFile); err == nil {
+			pool.AppendCertsFromPEM(b)
+		}
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return c
+}
 
 func (m *MinIO) start() error {
 	// Console and certificates would otherwise use a second fixed port and
@@ -142,7 +184,7 @@ func (m *MinIO) waitLive(p *Process, timeout time.Duration) error {
 	if err := WaitTCP(m.Endpoint, timeout); err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: time.Second}
+	client := m.httpClient()
 	check := func(path string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

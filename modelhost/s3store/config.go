@@ -45,6 +45,9 @@ type Config struct {
 	// CacheBudget is the disk cache's size in bytes; least recently used
 	// versions are removed beyond it. 0 means unlimited.
 	CacheBudget int64 `json:"cache_budget,omitempty" yaml:"cache_budget,omitempty"`
+	// CAFile is the CA that signed the server's certificate (https only;
+	// empty: the system's roots). URL parameter ca_file.
+	CAFile string `json:"ca_file,omitempty" yaml:"ca_file,omitempty"`
 
 	// ParallelThreshold: files at least this large are fetched with
 	// Workers parallel ranged GETs of PartSize bytes each.
@@ -165,7 +168,7 @@ func validPrefix(p string) error {
 // ParseURL parses a store URL into a Config (defaults filled in):
 //
 //	s3://bucket[/prefix]?endpoint=host:port[&secure=false][&region=r]
-//	    [&cache_dir=/path][&cache_budget=10GiB][&workers=4][&part_size=16MiB]
+//	    [&cache_dir=/path][&cache_budget=10GiB][&workers=4][&part_size=16MiB][&ca_file=/path/ca.pem]
 //	    [&parallel_threshold=64MiB][&max_retries=3]
 //
 // Without endpoint, MANTA_S3_ENDPOINT is used. Credentials are refused in
@@ -211,6 +214,8 @@ func FromURL(u *url.URL) (Config, error) {
 			c.Secure = b
 		case "region":
 			c.Region = v
+		case "ca_file":
+			c.CAFile = v
 		case "cache_dir":
 			c.CacheDir = v
 		case "cache_budget", "part_size", "parallel_threshold":

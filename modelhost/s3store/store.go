@@ -3,6 +3,8 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +74,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	base, err := minio.DefaultTransport(cfg.Secure)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: transport: %w", err)
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("s3store: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("s3store: ca_file %s holds no PEM certificate", cfg.CAFile)
+		}
+		if base.TLSClientConfig == nil {
+			base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		base.TLSClientConfig.RootCAs = pool
 	}
 	// A dead server must fail a cold load quickly, not after 30 s.
 	base.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext

@@ -47,6 +47,8 @@ type member struct {
 	args            []string
 	env             []string
 	kills           []int64 // unix nanos of each SIGKILL
+	secret          string      // a credential that must never appear in the member's output
+	leaked          atomic.Bool // it did
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -74,6 +76,9 @@ func (m *member) start(bin string) error {
 				lines = append(lines, sc.Text())
 			}
 			linesMu.Unlock()
+			if m.secret != "" && strings.Contains(sc.Text(), m.secret) {
+				m.leaked.Store(true)
+			}
 			if strings.Contains(sc.Text(), "http://") {
 				once.Do(func() { close(ready) })
 			}
@@ -81,7 +86,7 @@ func (m *member) start(bin string) error {
 	}()
 	select {
 	case <-ready:
-	case <-time.After(60 * time.Second):
+	case <-time.After(120 * time.Second):
 		_ = cmd.Process.Kill()
 		linesMu.Lock()
 		defer linesMu.Unlock()
@@ -221,6 +226,7 @@ func TestSoak(t *testing.T) {
 	for i := range members {
 		m := &member{name: fmt.Sprintf("m%d", i), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 		m.log = filepath.Join(logDir, m.name+".activations")
+		m.secret = mi.SecretKey
 		m.args = []string{"--cluster", "etcd", "--etcd", etcd.Endpoint, "--store", storeURL + "&cache_dir=" + t.TempDir(),
 			"--redis", rd.URL(0), "--redis-min-idle", minIdle, "--redis-inflight", "128", "--http", m.http,
 			"--budget", strconv.Itoa(budget), "--member", m.name, "--idle", "5s"}
@@ -521,6 +527,11 @@ func TestSoak(t *testing.T) {
 	}
 	if maxUsed > budget+maxModel {
 		t.Errorf("memory %d exceeded the budget %d by more than one model (%d)", maxUsed, budget, maxModel)
+	}
+	for _, m := range members {
+		if m.leaked.Load() {
+			t.Errorf("member %s printed the MinIO secret key", m.name)
+		}
 	}
 	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
 		t.Errorf("goroutines of m0 grew from %d to %d", m0Start[0], m0End[0])

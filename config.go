@@ -62,6 +62,9 @@ type Config struct {
 	// deactivation on this member: "<unix-nanos> +|- <identity>" (used by
 	// the soak to check that no model is ever active twice at once).
 	ActivationLog io.Writer `json:"-" yaml:"-"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the member's HTTP
+	// port (behind HTTPToken when set). Off by default.
+	Pprof bool `json:"pprof,omitempty" yaml:"pprof,omitempty"`
 	// MetricsMaxModels caps the model label of the Prometheus metrics;
 	// further models are counted under "other" (0: the default, 500).
 	MetricsMaxModels int `json:"metrics_max_models,omitempty" yaml:"metrics_max_models,omitempty"`

@@ -489,3 +489,18 @@ func TestHTTPBearerToken(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofIsOptIn(t *testing.T) {
+	root := t.TempDir()
+	for _, on := range []bool{false, true} {
+		c := startMember(t, root, func(cfg *manta.Config) { cfg.HTTPAddr = "127.0.0.1:0"; cfg.Pprof = on })
+		resp, err := http.Get("http://" + c.HTTPAddr() + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Fatalf("pprof %v: status %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}

@@ -113,6 +113,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 		return cfg, usagef("--idle: bad duration %q", f.idle)
 	}
 	cfg.HTTPToken = f.httpToken
+	cfg.Pprof = env("MANTA_PPROF", "") != ""
 	if f.httpTokenFile != "" {
 		b, err := os.ReadFile(f.httpTokenFile)
 		if err != nil {

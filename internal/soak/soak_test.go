@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -230,7 +231,7 @@ func TestSoak(t *testing.T) {
 		m.args = []string{"--cluster", "etcd", "--etcd", etcd.Endpoint, "--store", storeURL + "&cache_dir=" + t.TempDir(),
 			"--redis", rd.URL(0), "--redis-min-idle", minIdle, "--redis-inflight", "128", "--http", m.http,
 			"--budget", strconv.Itoa(budget), "--member", m.name, "--idle", "5s"}
-		m.env = []string{"MANTA_ACTIVATION_LOG=" + m.log, "MINIO_ROOT_USER=" + mi.AccessKey, "MINIO_ROOT_PASSWORD=" + mi.SecretKey, "MANTA_PYTHON=" + python}
+		m.env = []string{"MANTA_PPROF=1", "MANTA_ACTIVATION_LOG=" + m.log, "MINIO_ROOT_USER=" + mi.AccessKey, "MINIO_ROOT_PASSWORD=" + mi.SecretKey, "MANTA_PYTHON=" + python}
 		if err := m.start(bin); err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +535,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
-		t.Errorf("goroutines of m0 grew from %d to %d", m0Start[0], m0End[0])
+		t.Errorf("goroutines of m0 grew from %d to %d; its goroutine profile:\n%s", m0Start[0], m0End[0], goroutineProfile(members[0].http))
 	}
 	if m0Start[1] > 0 && m0End[1] > 2*m0Start[1]+50 {
 		t.Errorf("open fds of m0 grew from %d to %d", m0Start[1], m0End[1])
@@ -673,4 +674,21 @@ func doubleActivations(t *testing.T, members []*member, end int64) ([]overlap, i
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].identity < out[j].identity })
 	return out, longest
+}
+
+// goroutineProfile fetches a member's goroutine profile (grouped stacks),
+// cut to the 40 biggest groups.
+func goroutineProfile(addr string) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	groups := strings.Split(string(b), "\n\n")
+	if len(groups) > 40 {
+		groups = groups[:40]
+	}
+	return strings.Join(groups, "\n\n")
 }

@@ -305,12 +305,19 @@ func newRows(t *api.Tensor, n int) (*tensorRows, error) {
 	if len(t.Shape) == 0 || t.Shape[0] != int64(n) {
 		return nil, fmt.Errorf("shape %v for %d rows", t.Shape, n)
 	}
-	stride := int64(1)
+	// span bounds the JSON written per row: a zero dimension makes the
+	// data empty but the others would still be walked ([[],[],...]), and a
+	// product of large dimensions must not overflow.
+	stride, span := int64(1), int64(1)
 	for _, d := range t.Shape[1:] {
 		if d < 0 || d > 1<<24 {
 			return nil, fmt.Errorf("bad shape %v", t.Shape)
 		}
 		stride *= d
+		span *= max(d, 1)
+		if span > 1<<24 {
+			return nil, fmt.Errorf("shape %v: rows too large", t.Shape)
+		}
 	}
 	size := 8
 	if t.Dtype == api.DType_DTYPE_FLOAT32 {

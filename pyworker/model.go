@@ -301,6 +301,10 @@ type tensorRows struct {
 	stride int     // elements per row
 }
 
+// maxBatchElems bounds the values (and empty arrays) of one batch's output
+// tensor: 4M, some 80 MB of JSON.
+const maxBatchElems = 1 << 22
+
 func newRows(t *api.Tensor, n int) (*tensorRows, error) {
 	if len(t.Shape) == 0 || t.Shape[0] != int64(n) {
 		return nil, fmt.Errorf("shape %v for %d rows", t.Shape, n)
@@ -315,8 +319,8 @@ func newRows(t *api.Tensor, n int) (*tensorRows, error) {
 		}
 		stride *= d
 		span *= max(d, 1)
-		if span > 1<<24 {
-			return nil, fmt.Errorf("shape %v: rows too large", t.Shape)
+		if span*int64(max(n, 1)) > maxBatchElems {
+			return nil, fmt.Errorf("shape %v: more than %d values in a batch", t.Shape, maxBatchElems)
 		}
 	}
 	size := 8

@@ -58,9 +58,10 @@ type Config struct {
 	MaxInflightBatches int `json:"max_inflight_batches,omitempty" yaml:"max_inflight_batches,omitempty"`
 	// Cluster configures the Proto.Actor cluster underneath.
 	Cluster cluster.Config `json:"cluster" yaml:"cluster"`
-	// ActivationLog, when set, gets one line per activation and
-	// deactivation on this member: "<unix-nanos> +|- <identity>" (used by
-	// the soak to check that no model is ever active twice at once).
+	// ActivationLog, when set, gets one line when an activation on this
+	// member starts serving (its model loaded) and one when it stops:
+	// "<unix-nanos> +|- <identity>" (the soak checks from these that no
+	// model is ever served by two activations at once).
 	ActivationLog io.Writer `json:"-" yaml:"-"`
 	// Pprof serves net/http/pprof under /debug/pprof/ on the member's HTTP
 	// port (behind HTTPToken when set). Off by default.

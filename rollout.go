@@ -58,7 +58,8 @@ func (c *Client) ReloadLocal(id string) int {
 // member's HTTP server (e.g. MinIO's webhook target); see Config.Webhooks.
 type WebhookMount func(onChange func(modelID string)) (pattern string, h http.Handler)
 
-// logActivations writes activation and deactivation lines to w.
+// logActivations writes a line when an activation starts serving (its
+// model loaded) and when it stops, to w.
 func logActivations(h *actors.Host, w io.Writer) {
 	var mu sync.Mutex
 	line := func(sign, identity string) {
@@ -66,11 +67,11 @@ func logActivations(h *actors.Host, w io.Writer) {
 		fmt.Fprintf(w, "%d %s %s\n", time.Now().UnixNano(), sign, identity)
 		mu.Unlock()
 	}
-	prevA, prevD := h.OnActivate, h.OnDeactivate
-	h.OnActivate = func(identity string) {
+	prevR, prevD := h.OnReady, h.OnDeactivate
+	h.OnReady = func(identity string) {
 		line("+", identity)
-		if prevA != nil {
-			prevA(identity)
+		if prevR != nil {
+			prevR(identity)
 		}
 	}
 	h.OnDeactivate = func(identity string) {

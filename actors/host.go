@@ -48,6 +48,10 @@ type Host struct {
 	// OnActivate, OnDeactivate are optional hooks (metrics, tests).
 	OnActivate   func(identity string)
 	OnDeactivate func(identity string)
+	// OnReady, if set, is called when an activation has loaded its model
+	// and starts serving (a make-before-break move's target loads first,
+	// then takes over).
+	OnReady func(identity string)
 	// OnBatch, if set, is called after every batch with the model, the
 	// version, the batch size, the time Predict took, and each request's
 	// outcome: its time in the member (queue+batch+predict) and its error

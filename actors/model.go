@@ -261,6 +261,9 @@ func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
 		return
 	}
 	a.cur = &leaseRef{lease: msg.lease}
+	if a.state != stateReady && a.host.OnReady != nil {
+		a.host.OnReady(a.identity)
+	}
 	a.state = stateReady
 	b := msg.lease.Manifest().Batch
 	a.maxSize = b.MaxSize

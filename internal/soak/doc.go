@@ -4,9 +4,10 @@
 // restarts members (SIGKILL), kills Python workers, restarts Redis, pauses
 // MinIO and pushes new model versions. At the end it checks that every
 // request id has a result (duplicates counted, none missing), that no model
-// was active on two members at once for longer than a hand-over (from the
-// members' activation logs; make-before-break moves and duplicate
-// resolution overlap for milliseconds by design, and are reported), that no member's model memory
+// was served by two members at once for longer than a hand-over (from the
+// members' activation logs, which record when an activation starts serving
+// and when it stops; duplicate resolution overlaps for milliseconds by
+// design, and is reported), that no member's model memory
 // exceeded its budget by more than one model, and that goroutines and open
 // files of a member that was never killed did not grow without bound, and
 // prints one summary table.

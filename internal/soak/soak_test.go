@@ -47,7 +47,7 @@ type member struct {
 	name, http, log string
 	args            []string
 	env             []string
-	kills           []int64 // unix nanos of each SIGKILL
+	kills           []int64     // unix nanos of each SIGKILL
 	secret          string      // a credential that must never appear in the member's output
 	leaked          atomic.Bool // it did
 

@@ -62,7 +62,7 @@ type Ref struct {
 	done  chan struct{}
 	resp  any
 	err   error
-	stopC func() bool
+	stopC atomic.Pointer[func() bool] // stops the ctx watch (context.AfterFunc)
 	// release ends the request's count in replica routing (callRouted).
 	release atomic.Pointer[func()]
 }
@@ -86,16 +86,27 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, now, dead
 	}
 	// Every Ref ends: the sweeper completes it with deadline_exceeded once
 	// its deadline (plus a grace for an answer in flight) has passed.
-	r.key = c.pending.Add(r)
-	r.sender = &actor.PID{Address: c.replyPID.Address, Id: c.replyPID.Id, RequestId: r.key}
+	// The key and sender are set before the Ref is visible to the reply
+	// process, the sweeper and Close.
+	c.pending.AddWith(func(k uint32) *Ref {
+		r.key = k
+		r.sender = &actor.PID{Address: c.replyPID.Address, Id: c.replyPID.Id, RequestId: k}
+		return r
+	})
 	if ctx.Done() != nil {
-		r.stopC = context.AfterFunc(ctx, func() {
+		stop := context.AfterFunc(ctx, func() {
 			err := ctx.Err()
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("%w: %v", ErrDeadlineExceeded, err)
 			}
 			r.finish(nil, err)
 		})
+		r.stopC.Store(&stop)
+		if r.Ready() { // finished meanwhile: finish may have missed the watch
+			if f := r.stopC.Swap(nil); f != nil {
+				(*f)()
+			}
+		}
 	}
 	return r
 }
@@ -156,8 +167,8 @@ func (r *Ref) retry() {
 func (r *Ref) finish(resp any, err error) {
 	r.once.Do(func() {
 		r.resp, r.err = resp, err
-		if r.stopC != nil {
-			r.stopC()
+		if f := r.stopC.Swap(nil); f != nil {
+			(*f)()
 		}
 		if r.sender != nil {
 			r.c.pending.Remove(r.key)

@@ -272,7 +272,7 @@ func (c *collector) do(ctx actor.Context, acts []strategy.Action) {
 
 func (c *collector) launch(identity string) {
 	rec := &callRec{collector: c.self, identity: identity, req: c.request(identity), deadline: c.se.Deadline()}
-	rec.key = c.cs.calls.Add(rec)
+	c.cs.calls.AddWith(func(k uint32) *callRec { rec.key = k; return rec }) // key set before the sweeper can see rec
 	c.cs.watch()
 	c.calls = append(c.calls, rec)
 	mailboxes.Schedule(func() { c.cs.send(rec, 0) })

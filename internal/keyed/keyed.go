@@ -22,6 +22,13 @@ type Table[T any] struct {
 
 // Add stores v under a new non-zero key and returns the key.
 func (t *Table[T]) Add(v T) uint32 {
+	return t.AddWith(func(uint32) T { return v })
+}
+
+// AddWith stores make(k) under a new non-zero key k and returns k. make
+// runs before the value is visible to Get, Each and Snapshot (under the
+// shard's lock), so a value may carry its own key without a data race.
+func (t *Table[T]) AddWith(make func(k uint32) T) uint32 {
 	for {
 		k := t.seq.Add(1)
 		if k == 0 {
@@ -36,7 +43,7 @@ func (t *Table[T]) Add(v T) uint32 {
 			sh.mu.Unlock()
 			continue
 		}
-		sh.m[k] = v
+		sh.m[k] = make(k)
 		sh.mu.Unlock()
 		return k
 	}

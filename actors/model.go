@@ -444,6 +444,7 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 		live = append(live, p)
 	}
 	var durations []int64
+	var resps []*api.PredictResponse
 	if len(live) > 0 {
 		var report *BatchReport
 		if a.host.OnBatch != nil {
@@ -464,6 +465,7 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 		}
 		end := time.Now()
 		durations = make([]int64, len(live))
+		resps = make([]*api.PredictResponse, len(live))
 		for i, p := range live {
 			d := end.Sub(p.arrived)
 			durations[i] = int64(d)
@@ -488,7 +490,7 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 					resp.ContentType = modelhost.ContentTypeJSON
 				}
 			}
-			root.Send(p.sender, resp)
+			resps[i] = resp
 			if report != nil {
 				report.Durations = append(report.Durations, d)
 				report.Codes = append(report.Codes, resp.Error.GetCode().Name())
@@ -500,7 +502,14 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 			a.host.OnBatch(*report)
 		}
 	}
+	// Stats and metrics first, answers after: a caller whose Get returned
+	// finds its request counted.
 	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
+	for i, p := range live {
+		if resps != nil && resps[i] != nil {
+			root.Send(p.sender, resps[i])
+		}
+	}
 	root.Send(a.self, &batchDone{ref: ref})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +24,10 @@ type Config struct {
 	// TLSCAFile is the CA that signed the Redis server's certificate
 	// (rediss:// only; empty: the system's roots).
 	TLSCAFile string `json:"tls_ca_file,omitempty" yaml:"tls_ca_file,omitempty"`
+	// PasswordFile names a file holding the Redis password (a mounted
+	// secret; a trailing newline is dropped). It replaces a password in
+	// URL, so the URL itself can be shown and kept in plain config.
+	PasswordFile string `json:"password_file,omitempty" yaml:"password_file,omitempty"`
 	// Streams are the request streams read by the group (default
 	// ["manta:requests"]).
 	Streams []string `json:"streams" yaml:"streams"`
@@ -179,6 +184,17 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 			err = ue.Err
 		}
 		return nil, fmt.Errorf("router: config: redis url %s: %w", RedactURL(c.URL), err)
+	}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("router: config: password_file: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return nil, fmt.Errorf("router: config: password_file %s is empty", c.PasswordFile)
+		}
+		opt.Password = pw
 	}
 	if c.TLSCAFile != "" {
 		if opt.TLSConfig == nil {

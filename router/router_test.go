@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -479,6 +481,42 @@ func TestURLWithACLUser(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "xxxxx") {
 		t.Errorf("logs do not show the redacted URL:\n%s", logs.String())
+	}
+}
+
+// The password can come from a file (a mounted secret) while the URL names
+// only the user: the router serves with it; a missing or empty file is a
+// config error.
+func TestPasswordFile(t *testing.T) {
+	const secret = "file-s3cret-pass"
+	e := newEnvAuth(t, "carol", secret)
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.testConfig("member-1")
+	cfg.URL = "redis://carol@" + e.redis.Addr + "/3"
+	cfg.PasswordFile = pwFile
+	e.start(cfg, &linear{})
+	rdb3 := redis.NewClient(mustParse(t, e.redis.URL(3)))
+	defer rdb3.Close()
+	ctx := context.Background()
+	if err := rdb3.XAdd(ctx, &redis.XAddArgs{Stream: reqStream, Values: request(1, 5)}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the result in db 3", func() bool { return rdb3.XLen(ctx, resStream).Val() == 1 })
+
+	for name, content := range map[string]string{"missing": "", "empty": "\n"} {
+		c := cfg
+		c.PasswordFile = filepath.Join(t.TempDir(), name)
+		if name == "empty" {
+			if err := os.WriteFile(c.PasswordFile, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.RedisOptions(); err == nil || !strings.Contains(err.Error(), "password_file") {
+			t.Errorf("%s password file: %v", name, err)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ var (
 type serveFlags struct {
 	store, httpAddr, provider, etcd, budget, redis, idle, host, member string
 	port                                                               int
-	redisStreams, redisMinIdle, redisCA                                string
+	redisStreams, redisMinIdle, redisCA, redisPassFile                 string
 	httpToken, httpTokenFile                                           string
 	tlsCert, tlsKey, tlsCA                                             string
 	placement                                                          cluster.PlacementConfig
@@ -53,6 +53,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&f.redisStreams, "redis-streams", env("MANTA_REDIS_STREAMS", "manta:requests"), "request streams, comma separated (MANTA_REDIS_STREAMS)")
 	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
 	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
+	fs.StringVar(&f.redisPassFile, "redis-password-file", env("MANTA_REDIS_PASSWORD_FILE", ""), "read the Redis password from this file instead of the URL (MANTA_REDIS_PASSWORD_FILE)")
 	fs.StringVar(&f.redisCA, "redis-ca", env("MANTA_REDIS_CA", ""), "CA of the Redis server's certificate, for rediss:// (MANTA_REDIS_CA)")
 	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
 	fs.StringVar(&f.tlsCert, "tls-cert", env("MANTA_TLS_CERT", ""), "member certificate for mutual TLS between members (MANTA_TLS_CERT)")
@@ -70,6 +71,7 @@ func (f *serveFlags) routerConfig(member string) (router.Config, error) {
 	rc.Consumer = member
 	rc.InFlight = f.redisInflight
 	rc.TLSCAFile = f.redisCA
+	rc.PasswordFile = f.redisPassFile
 	d, err := time.ParseDuration(f.redisMinIdle)
 	if err != nil || d <= 0 {
 		return rc, usagef("--redis-min-idle: bad duration %q", f.redisMinIdle)

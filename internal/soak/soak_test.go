@@ -47,9 +47,10 @@ type member struct {
 	name, http, log string
 	args            []string
 	env             []string
-	kills           []int64     // unix nanos of each SIGKILL
-	secret          string      // a credential that must never appear in the member's output
-	leaked          atomic.Bool // it did
+	kills           []int64  // unix nanos of each SIGKILL
+	secrets         []string // credentials that must never appear in the member's output
+	leakMu          sync.Mutex
+	leaked          map[string]bool // which of them did (by name, never the value)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -77,8 +78,15 @@ func (m *member) start(bin string) error {
 				lines = append(lines, sc.Text())
 			}
 			linesMu.Unlock()
-			if m.secret != "" && strings.Contains(sc.Text(), m.secret) {
-				m.leaked.Store(true)
+			for i, sec := range m.secrets {
+				if strings.Contains(sc.Text(), sec) {
+					m.leakMu.Lock()
+					if m.leaked == nil {
+						m.leaked = map[string]bool{}
+					}
+					m.leaked[secretNames[i]] = true
+					m.leakMu.Unlock()
+				}
 			}
 			if strings.Contains(sc.Text(), "http://") {
 				once.Do(func() { close(ready) })
@@ -143,6 +151,9 @@ func pythonWorkers(pid int) []int {
 	return out
 }
 
+// secretNames name the credentials of member.secrets, in order.
+var secretNames = []string{"MinIO secret key", "Redis password"}
+
 func status(addr string) (*manta.Status, error) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + addr + "/v1/status")
@@ -170,7 +181,11 @@ func TestSoak(t *testing.T) {
 	ctx := context.Background()
 	python := testenv.Python(t)
 	etcd := testenv.StartEtcd(t)
-	rd := testenv.StartRedis(t, testenv.WithRedisAOF())
+	// Redis with an ACL user; members read its password from a file, MinIO's
+	// secret key from another (as from mounted secrets), and talk to each
+	// other over mutual TLS.
+	redisPass := fmt.Sprintf("soak-redis-%d-pw", rng.Uint64())
+	rd := testenv.StartRedis(t, testenv.WithRedisAOF(), testenv.WithRedisUser("soak", redisPass))
 	mi := testenv.StartMinIO(t)
 
 	// the store: 1,000 linear models and a few sklearn models in MinIO
@@ -224,14 +239,32 @@ func TestSoak(t *testing.T) {
 	storeURL := fmt.Sprintf("s3://models?endpoint=%s&secure=false", mi.Endpoint)
 	members := make([]*member, 3)
 	logDir := t.TempDir()
+	secretDir := t.TempDir()
+	s3Secret, redisSecret := filepath.Join(secretDir, "s3-secret-key"), filepath.Join(secretDir, "redis-password")
+	if err := os.WriteFile(s3Secret, []byte(mi.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(redisSecret, []byte(redisPass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	if out, err := exec.Command(bin, "certs", certDir, "--members", "m0,m1,m2").CombinedOutput(); err != nil {
+		t.Fatalf("manta certs: %v %s", err, out)
+	}
 	for i := range members {
 		m := &member{name: fmt.Sprintf("m%d", i), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 		m.log = filepath.Join(logDir, m.name+".activations")
-		m.secret = mi.SecretKey
+		m.secrets = []string{mi.SecretKey, redisPass}
 		m.args = []string{"--cluster", "etcd", "--etcd", etcd.Endpoint, "--store", storeURL + "&cache_dir=" + t.TempDir(),
-			"--redis", rd.URL(0), "--redis-min-idle", minIdle, "--redis-inflight", "128", "--http", m.http,
-			"--budget", strconv.Itoa(budget), "--member", m.name, "--idle", "5s"}
-		m.env = []string{"MANTA_PPROF=1", "MANTA_ACTIVATION_LOG=" + m.log, "MINIO_ROOT_USER=" + mi.AccessKey, "MINIO_ROOT_PASSWORD=" + mi.SecretKey, "MANTA_PYTHON=" + python}
+			"--redis-min-idle", minIdle, "--redis-inflight", "128", "--http", m.http,
+			"--budget", strconv.Itoa(budget), "--member", m.name, "--idle", "5s",
+			"--tls-cert", filepath.Join(certDir, m.name+".pem"), "--tls-key", filepath.Join(certDir, m.name+"-key.pem"),
+			"--tls-ca", filepath.Join(certDir, "ca.pem")}
+		// No credential on a command line (ps shows those): the Redis URL
+		// names only the user.
+		m.env = []string{"MANTA_PPROF=1", "MANTA_ACTIVATION_LOG=" + m.log, "MANTA_PYTHON=" + python,
+			"MANTA_REDIS=redis://soak@" + rd.Addr + "/0", "MANTA_REDIS_PASSWORD_FILE=" + redisSecret,
+			"MANTA_S3_ACCESS_KEY=" + mi.AccessKey, "MANTA_S3_SECRET_KEY_FILE=" + s3Secret}
 		if err := m.start(bin); err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +396,20 @@ func TestSoak(t *testing.T) {
 	// faults, from the seed; members[0] is never killed (the leak baseline)
 	faults := map[string]int{}
 	start := time.Now()
-	time.Sleep(5 * time.Second) // warm-up traffic before the first fault
+	// warm-up: the first faults come once the cluster serves
+	warm := time.Now().Add(2 * time.Minute)
+	for {
+		resMu.Lock()
+		n := len(seen)
+		resMu.Unlock()
+		if n >= 2*rate {
+			break
+		}
+		if time.Now().After(warm) {
+			t.Fatalf("only %d results in the warm-up", n)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition
+	}
 	sampleOnce(false)
 	sampleMu.Lock()
 	m0Start = m0End
@@ -465,6 +511,22 @@ func TestSoak(t *testing.T) {
 	close(stopSampler)
 	<-samplerDone
 	sampleOnce(false)
+	// what an operator sees must not show a credential either: manta
+	// status, the status and members endpoints, the metrics
+	var shown strings.Builder
+	out, err := exec.Command(bin, "status", "--addr", members[0].http).CombinedOutput()
+	if err != nil {
+		t.Errorf("manta status: %v %s", err, out)
+	}
+	shown.Write(out)
+	for _, path := range []string{"/v1/status", "/v1/members", "/v1/loads", "/metrics"} {
+		shown.WriteString(httpGet(members[0].http + path))
+	}
+	for i, sec := range []string{mi.SecretKey, redisPass} {
+		if strings.Contains(shown.String(), sec) {
+			t.Errorf("manta status or the HTTP endpoints show the %s", secretNames[i])
+		}
+	}
 	close(stopConsumer)
 	<-consumerDone
 
@@ -508,6 +570,13 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(&b, "  %-34s %d overlaps, longest %v (fails over %v)\n", "double activations (activation log)", len(violations), time.Duration(overlapMax), handOverSlack)
 	fmt.Fprintf(&b, "  %-34s %.2f (max used %d / budget %d)\n", "max memory / budget", float64(maxUsed)/budget, maxUsed, budget)
 	fmt.Fprintf(&b, "  %-34s goroutines %d -> %d, fds %d -> %d\n", "member m0 (never killed)", m0Start[0], m0End[0], m0Start[1], m0End[1])
+	leaks := 0
+	for _, m := range members {
+		m.leakMu.Lock()
+		leaks += len(m.leaked)
+		m.leakMu.Unlock()
+	}
+	fmt.Fprintf(&b, "  %-34s %d (member logs, manta status, /v1, /metrics)\n", "credentials shown", leaks)
 	t.Log(b.String())
 	if missing > 0 {
 		t.Errorf("%d request ids have no result", missing)
@@ -530,9 +599,11 @@ func TestSoak(t *testing.T) {
 		t.Errorf("memory %d exceeded the budget %d by more than one model (%d)", maxUsed, budget, maxModel)
 	}
 	for _, m := range members {
-		if m.leaked.Load() {
-			t.Errorf("member %s printed the MinIO secret key", m.name)
+		m.leakMu.Lock()
+		for name := range m.leaked {
+			t.Errorf("member %s printed the %s", m.name, name)
 		}
+		m.leakMu.Unlock()
 	}
 	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
 		t.Errorf("goroutines of m0 grew from %d to %d; its goroutine profile:\n%s", m0Start[0], m0End[0], goroutineProfile(members[0].http))
@@ -674,6 +745,18 @@ func doubleActivations(t *testing.T, members []*member, end int64) ([]overlap, i
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].identity < out[j].identity })
 	return out, longest
+}
+
+// httpGet returns the body at url ("" on an error).
+func httpGet(url string) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // goroutineProfile fetches a member's goroutine profile (grouped stacks),

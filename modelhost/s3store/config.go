@@ -34,7 +34,9 @@ type Config struct {
 	// keys are empty they come from the environment, first found of:
 	// MANTA_S3_ACCESS_KEY/MANTA_S3_SECRET_KEY,
 	// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (+AWS_SESSION_TOKEN),
-	// MINIO_ROOT_USER/MINIO_ROOT_PASSWORD. None at all means anonymous.
+	// MINIO_ROOT_USER/MINIO_ROOT_PASSWORD; each variable X may instead be
+	// X_FILE, the path of a file holding the value (a mounted secret).
+	// None at all means anonymous.
 	AccessKey    string `json:"-" yaml:"-"`
 	SecretKey    string `json:"-" yaml:"-"`
 	SessionToken string `json:"-" yaml:"-"`
@@ -281,24 +283,53 @@ func ParseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// credentials resolves the keys: Config fields, else the environment.
-func (c Config) credentials() (access, secret, token string) {
+// credentials resolves the keys: Config fields, else the environment. Each
+// variable may instead name a file holding the value, as a mounted secret
+// does: MANTA_S3_SECRET_KEY_FILE=/run/secrets/s3 (a trailing newline is
+// dropped). A variable set both ways, or a file that cannot be read, is an
+// error that names the variable, never the value.
+func (c Config) credentials() (access, secret, token string, err error) {
 	if c.AccessKey != "" {
-		return c.AccessKey, c.SecretKey, c.SessionToken
+		return c.AccessKey, c.SecretKey, c.SessionToken, nil
 	}
 	for _, p := range [][3]string{
 		{"MANTA_S3_ACCESS_KEY", "MANTA_S3_SECRET_KEY", "MANTA_S3_SESSION_TOKEN"},
 		{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"},
 		{"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", ""},
 	} {
-		a, s := os.Getenv(p[0]), os.Getenv(p[1])
-		if a != "" && s != "" {
-			tok := ""
-			if p[2] != "" {
-				tok = os.Getenv(p[2])
+		var v [3]string
+		for i, name := range p {
+			if name == "" {
+				continue
 			}
-			return a, s, tok
+			if v[i], err = envOrFile(name); err != nil {
+				return "", "", "", err
+			}
+		}
+		if v[0] != "" && v[1] != "" {
+			return v[0], v[1], v[2], nil
 		}
 	}
-	return "", "", ""
+	return "", "", "", nil
+}
+
+// envOrFile reads the variable name, or the file that name_FILE names.
+func envOrFile(name string) (string, error) {
+	v, file := os.Getenv(name), os.Getenv(name+"_FILE")
+	if file == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("s3store: both %s and %s_FILE are set; use one", name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		// The path is not secret; the error of ReadFile holds no content.
+		return "", fmt.Errorf("s3store: %s_FILE: %w", name, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("s3store: %s_FILE: %s is empty", name, file)
+	}
+	return s, nil
 }

@@ -18,7 +18,8 @@
 //
 // Credentials come from Config fields or the environment
 // (MANTA_S3_ACCESS_KEY/MANTA_S3_SECRET_KEY, AWS_ACCESS_KEY_ID/
-// AWS_SECRET_ACCESS_KEY, MINIO_ROOT_USER/MINIO_ROOT_PASSWORD), never from
+// AWS_SECRET_ACCESS_KEY, MINIO_ROOT_USER/MINIO_ROOT_PASSWORD; each may be
+// given as X_FILE naming a file, e.g. a Kubernetes secret mount), never from
 // the URL, and are never printed: not by Config's String, not in errors.
 // Every model id, version and file path is validated (modelhost.ValidID,
 // ValidVersion, ValidPath) before a key is built from it, so a bad one is

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -90,33 +92,82 @@ func TestParseURL(t *testing.T) {
 	})
 }
 
+// credentials3 is credentials for tests that expect no error.
+func (c Config) credentials3(t *testing.T) (string, string, string) {
+	t.Helper()
+	a, s, tok, err := c.credentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, s, tok
+}
+
+func TestCredentialsFromFiles(t *testing.T) {
+	for _, k := range []string{"MANTA_S3_ACCESS_KEY", "MANTA_S3_SECRET_KEY", "MANTA_S3_SESSION_TOKEN",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"} {
+		t.Setenv(k, "")
+		t.Setenv(k+"_FILE", "")
+	}
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("file-secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MANTA_S3_ACCESS_KEY", "fromenv")
+	t.Setenv("MANTA_S3_SECRET_KEY_FILE", secretFile)
+	c := DefaultConfig()
+	if a, s, _ := c.credentials3(t); a != "fromenv" || s != "file-secret-value" {
+		t.Fatalf("MANTA_S3_SECRET_KEY_FILE: got %q/%q", a, s)
+	}
+	// Both ways at once is refused, naming the variable, not the value.
+	t.Setenv("MANTA_S3_SECRET_KEY", "also-set")
+	if _, _, _, err := c.credentials(); err == nil || !strings.Contains(err.Error(), "MANTA_S3_SECRET_KEY") || strings.Contains(err.Error(), "also-set") {
+		t.Fatalf("both set: %v", err)
+	}
+	t.Setenv("MANTA_S3_SECRET_KEY", "")
+	// A missing file is an error from Open, not anonymous access.
+	t.Setenv("MANTA_S3_SECRET_KEY_FILE", filepath.Join(dir, "nope"))
+	c.Endpoint, c.Bucket, c.CacheDir = "127.0.0.1:1", "models", t.TempDir()
+	if _, err := Open(context.Background(), c); err == nil || !strings.Contains(err.Error(), "MANTA_S3_SECRET_KEY_FILE") {
+		t.Fatalf("missing secret file: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MANTA_S3_SECRET_KEY_FILE", empty)
+	if _, _, _, err := c.credentials(); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty secret file: %v", err)
+	}
+}
+
 func TestCredentialsFromEnv(t *testing.T) {
 	for _, k := range []string{"MANTA_S3_ACCESS_KEY", "MANTA_S3_SECRET_KEY", "MANTA_S3_SESSION_TOKEN",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"} {
 		t.Setenv(k, "")
 	}
 	c := DefaultConfig()
-	if a, s, _ := c.credentials(); a != "" || s != "" {
+	if a, s, _ := c.credentials3(t); a != "" || s != "" {
 		t.Fatal("credentials from an empty environment")
 	}
 	t.Setenv("MINIO_ROOT_USER", "root")
 	t.Setenv("MINIO_ROOT_PASSWORD", "rootpw")
-	if a, s, _ := c.credentials(); a != "root" || s != "rootpw" {
+	if a, s, _ := c.credentials3(t); a != "root" || s != "rootpw" {
 		t.Fatalf("MINIO_ROOT_*: %q", a)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "aws")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "awspw")
 	t.Setenv("AWS_SESSION_TOKEN", "tok")
-	if a, _, tok := c.credentials(); a != "aws" || tok != "tok" {
+	if a, _, tok := c.credentials3(t); a != "aws" || tok != "tok" {
 		t.Fatalf("AWS_* should win over MINIO_ROOT_*: %q", a)
 	}
 	t.Setenv("MANTA_S3_ACCESS_KEY", "manta")
 	t.Setenv("MANTA_S3_SECRET_KEY", "mantapw")
-	if a, _, tok := c.credentials(); a != "manta" || tok != "" {
+	if a, _, tok := c.credentials3(t); a != "manta" || tok != "" {
 		t.Fatalf("MANTA_S3_* should win: %q", a)
 	}
 	c.AccessKey, c.SecretKey = "cfg", "cfgpw"
-	if a, _, _ := c.credentials(); a != "cfg" {
+	if a, _, _ := c.credentials3(t); a != "cfg" {
 		t.Fatalf("Config fields should win: %q", a)
 	}
 	// Half set is refused.

@@ -93,7 +93,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	base.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	base.ResponseHeaderTimeout = 60 * time.Second
 	tr := &countingTransport{next: base}
-	access, secret, token := cfg.credentials()
+	access, secret, token, err := cfg.credentials()
+	if err != nil {
+		return nil, err
+	}
 	var creds *credentials.Credentials
 	if access != "" {
 		creds = credentials.NewStaticV4(access, secret, token)

@@ -350,6 +350,57 @@ func TestLookupDuplicateResolved(t *testing.T) {
 	}
 }
 
+// An activation the directory never heard of (its answer was lost: the
+// directory's own request, so the activator announces nothing) is found by
+// the activators' anti-entropy round and stopped; the one the directory
+// hands out stays.
+func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
+	sizes := map[string]int64{"lost": 10}
+	tc := newTestCluster(t)
+	for i := 0; i < 3; i++ {
+		tc.start(&fakeSource{budget: 1000, sizes: sizes})
+	}
+	tc.waitMembers(3)
+	first := ask(t, tc.members[0], "lost").ServedBy
+	ownerAddr := tc.members[0].lookup.topo.Load().owner("lost", KindModel)
+	var owner, q *Member
+	for _, m := range tc.members {
+		if m.Address() == ownerAddr {
+			owner = m
+		}
+	}
+	for _, m := range tc.members {
+		if m.Address() != first && q == nil {
+			q = m
+		}
+	}
+	// As the owner's directory would ask, but the answer goes nowhere.
+	res, err := owner.System.Root.RequestFuture(placerAt(q.Address()), &wire.ActivateRequest{Identity: "lost", Kind: KindModel, Bytes: 10}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
+		t.Fatalf("activate: %+v", res)
+	}
+	waitCond(t, "the unknown duplicate spawned, found and stopped", func() bool {
+		w := tc.reg.where("lost")
+		return tc.reg.spawns.Load() == 2 && len(w) == 1 && w[0] == first
+	})
+	var dups int64
+	for _, m := range tc.members {
+		dups += m.PlacementStats().Duplicates
+	}
+	if dups != 1 {
+		t.Errorf("%d duplicates counted, want 1", dups)
+	}
+	for _, m := range tc.members {
+		m.Cluster.PidCache.Remove("lost", KindModel)
+		if got := ask(t, m, "lost").ServedBy; got != first {
+			t.Errorf("lost served by %s, want the activation the directory knew, on %s", got, first)
+		}
+	}
+}
+
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

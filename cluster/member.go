@@ -21,6 +21,8 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Providers Manta knows. "local" is one process (protoactor's in-memory
@@ -171,7 +173,9 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 			return nil, err
 		}
 	}
-	var ropts []remote.ConfigOption
+	// Dial options replace protoactor's defaults (insecure), so the
+	// credentials are always given with closeFailedConns.
+	ropts := []remote.ConfigOption{remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()), closeFailedConns())}
 	if cfg.AdvertisedHost != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
 	}

@@ -110,7 +110,17 @@ type placer struct {
 	local  map[string]*localAct
 	byPID  map[string]string // pid id -> identity
 	ticker *time.Ticker
+	// lastRound is when the activator last re-announced its activations
+	// (anti-entropy, every reannounceEvery).
+	lastRound time.Time
 }
+
+// reannounceEvery is the activators' anti-entropy period: every live
+// activation is re-announced to its directory owner this often, so a
+// duplicate that no hand-off caught (an announcement lost to a member that
+// was being killed, an activation whose answer came after the directory
+// had given up on it) is found and stopped within one round.
+const reannounceEvery = 2 * time.Second
 
 type recentPlacement struct {
 	bytes int64
@@ -549,6 +559,20 @@ func keepIncumbent(incSince, newSince int64) bool {
 }
 
 func (p *placer) onAnnounce(ctx actor.Context, a *wire.Announce) {
+	if a.Periodic {
+		// Anti-entropy: only a directory that sees the same members and
+		// owns the identity decides; views that differ are sorted out by
+		// the re-announcements of the topology change under way.
+		if a.Topology != p.topo.hash {
+			return
+		}
+		for _, act := range a.Activations {
+			if p.owns(act.Identity, KindModel) {
+				p.adoptPeriodic(ctx, act)
+			}
+		}
+		return
+	}
 	if a.Complete {
 		got := p.announced[a.Topology]
 		if got == nil {
@@ -599,6 +623,27 @@ func (p *placer) adopt(ctx actor.Context, act *wire.Activation) {
 			e.moving = false
 			e.attempt++
 		}
+	}
+}
+
+// adoptPeriodic takes an activation from an anti-entropy round: unknown
+// ones are recorded (or settle an activation under way), and one that
+// differs from the activation the directory knows is a duplicate and is
+// stopped: the directory keeps the one it has been handing out. The
+// target of a move under way is not a duplicate.
+func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
+	pid := pidOf(act.Pid)
+	if pid == nil || !p.topo.alive(pid.Address) && pid.Address != p.l.self {
+		return
+	}
+	e := p.dir[act.Identity]
+	switch {
+	case e == nil || e.pid == nil || e.pid.Equal(pid):
+		p.adopt(ctx, act)
+	case e.moving && pid.Address == e.moveTo:
+		// the new home of a make-before-break move: onMoved switches
+	default:
+		p.stopDuplicate(ctx, act.Identity, pid, "duplicate found by anti-entropy")
 	}
 }
 
@@ -935,5 +980,26 @@ func (p *placer) onTick(ctx actor.Context) {
 			p.recent[addr] = keep
 		}
 	}
+	if now.Sub(p.lastRound) >= reannounceEvery {
+		p.lastRound = now
+		p.reannounce(ctx)
+	}
 	p.releaseHeld(ctx)
+}
+
+// reannounce is the activator's anti-entropy round: every live activation
+// goes to its directory owner (in this member's view).
+func (p *placer) reannounce(ctx actor.Context) {
+	if len(p.local) == 0 {
+		return
+	}
+	byOwner := map[string][]*wire.Activation{}
+	for _, la := range p.local {
+		if o := p.topo.owner(la.identity, la.kind); o != "" {
+			byOwner[o] = append(byOwner[o], p.activation(la))
+		}
+	}
+	for addr, acts := range byOwner {
+		ctx.Send(placerAt(addr), &wire.Announce{Topology: p.topo.hash, From: p.l.self, Activations: acts, Periodic: true})
+	}
 }

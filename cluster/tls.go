@@ -62,6 +62,6 @@ func (t TLSConfig) remoteOptions() ([]remote.ConfigOption, error) {
 	}
 	return []remote.ConfigOption{
 		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server))),
-		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))),
+		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client)), closeFailedConns()),
 	}, nil
 }

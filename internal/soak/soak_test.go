@@ -544,6 +544,10 @@ func TestSoak(t *testing.T) {
 	for _, n := range features {
 		maxModel = max(maxModel, int64(n)*8+1024)
 	}
+	var m0Profile string
+	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
+		m0Profile = goroutineProfile(members[0].http) // while it still runs
+	}
 	for _, m := range members {
 		m.kill() // close the activation logs
 	}
@@ -606,7 +610,7 @@ func TestSoak(t *testing.T) {
 		m.leakMu.Unlock()
 	}
 	if m0Start[0] > 0 && m0End[0] > 2*m0Start[0]+200 {
-		t.Errorf("goroutines of m0 grew from %d to %d; its goroutine profile:\n%s", m0Start[0], m0End[0], goroutineProfile(members[0].http))
+		t.Errorf("goroutines of m0 grew from %d to %d; its goroutine profile:\n%s", m0Start[0], m0End[0], m0Profile)
 	}
 	if m0Start[1] > 0 && m0End[1] > 2*m0Start[1]+50 {
 		t.Errorf("open fds of m0 grew from %d to %d", m0Start[1], m0End[1])

@@ -816,11 +816,16 @@ func (x *Activation) GetMember() string {
 // a topology change (complete = this is all of them for that owner), or
 // one activation made on another directory's behalf.
 type Announce struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topology      uint64                 `protobuf:"varint,1,opt,name=topology,proto3" json:"topology,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // address
-	Activations   []*Activation          `protobuf:"bytes,3,rep,name=activations,proto3" json:"activations,omitempty"`
-	Complete      bool                   `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Topology    uint64                 `protobuf:"varint,1,opt,name=topology,proto3" json:"topology,omitempty"`
+	From        string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // address
+	Activations []*Activation          `protobuf:"bytes,3,rep,name=activations,proto3" json:"activations,omitempty"`
+	Complete    bool                   `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	// periodic: the activator's anti-entropy round (every few seconds), not a
+	// topology change; the directory takes it only when its view has the same
+	// topology and it owns the identity, and always keeps the activation it
+	// knows.
+	Periodic      bool `protobuf:"varint,5,opt,name=periodic,proto3" json:"periodic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -879,6 +884,13 @@ func (x *Announce) GetActivations() []*Activation {
 func (x *Announce) GetComplete() bool {
 	if x != nil {
 		return x.Complete
+	}
+	return false
+}
+
+func (x *Announce) GetPeriodic() bool {
+	if x != nil {
+		return x.Periodic
 	}
 	return false
 }
@@ -1374,12 +1386,13 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\x03pid\x18\x02 \x01(\v2\x15.manta.cluster.v1.PidR\x03pid\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\"\n" +
 	"\rsince_unix_ms\x18\x04 \x01(\x03R\vsinceUnixMs\x12\x16\n" +
-	"\x06member\x18\x05 \x01(\tR\x06member\"\x96\x01\n" +
+	"\x06member\x18\x05 \x01(\tR\x06member\"\xb2\x01\n" +
 	"\bAnnounce\x12\x1a\n" +
 	"\btopology\x18\x01 \x01(\x04R\btopology\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12>\n" +
 	"\vactivations\x18\x03 \x03(\v2\x1c.manta.cluster.v1.ActivationR\vactivations\x12\x1a\n" +
-	"\bcomplete\x18\x04 \x01(\bR\bcomplete\"Q\n" +
+	"\bcomplete\x18\x04 \x01(\bR\bcomplete\x12\x1a\n" +
+	"\bperiodic\x18\x05 \x01(\bR\bperiodic\"Q\n" +
 	"\n" +
 	"Terminated\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12'\n" +

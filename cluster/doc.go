@@ -41,6 +41,23 @@
 // the other is clearly older) and stops the other. Topology changes stop nothing: entries on members that left are
 // dropped, and the next request activates the model on a survivor.
 //
+// Anti-entropy: every 2 s each activator also re-announces its live
+// activations to their owners (Announce.periodic). A directory with the same
+// topology view that owns the identity records an activation it did not
+// know and stops one that differs from the activation it hands out (the
+// target of a move under way excepted). This catches the duplicates no
+// hand-off sees: an activation whose answer reached its directory after the
+// directory had given up on it, an announcement lost to a member that was
+// being killed. A duplicate therefore lives at most one round once the
+// members' views agree.
+//
+// Remote connections: protoactor's endpoint writer dials a new gRPC
+// ClientConn for each of its connect retries and closes only the last, and
+// an unclosed ClientConn reconnects forever. Members dial with an
+// interceptor (closeFailedConns) that closes a conn whose stream failed
+// before the connect handshake answered, so members that die or restart on
+// new ports leave no connections and goroutines behind in the survivors.
+//
 // No wait on another member lasts longer than FailureDetection: lookups
 // and activations give up on a member that does not answer (and on one
 // that leaves), and try again; Member.Alive lets the SDK resend requests

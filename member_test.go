@@ -455,15 +455,29 @@ func TestRolloutUnderLoadNoErrors(t *testing.T) {
 func TestHTTPBearerToken(t *testing.T) {
 	root := t.TempDir()
 	mustLinear(t, root, "lin", "1", []float64{2}, 1)
-	c := startMember(t, root, func(cfg *manta.Config) {
-		cfg.HTTPAddr = "127.0.0.1:0"
-		cfg.HTTPToken = "s3cret-token"
-	})
+	for _, protect := range []bool{false, true} {
+		c := startMember(t, root, func(cfg *manta.Config) {
+			cfg.HTTPAddr = "127.0.0.1:0"
+			cfg.HTTPToken = "s3cret-token"
+			cfg.ProtectMetrics = protect
+		})
+		checkToken(t, c, protect)
+	}
+}
+
+// checkToken checks which of the member's endpoints need the token.
+func checkToken(t *testing.T, c *manta.Client, protectMetrics bool) {
+	t.Helper()
+	infer := `{"inputs":[{"name":"features","shape":[1],"datatype":"FP64","data":[1]}]}`
 	do := func(path, auth string) int {
-		req, _ := http.NewRequest("POST", "http://"+c.HTTPAddr()+path, strings.NewReader(`{"features":[1]}`))
-		if strings.HasPrefix(path, "/v1/status") {
-			req.Method = "GET"
+		method, body := "GET", ""
+		switch {
+		case strings.HasSuffix(path, "/infer"):
+			method, body = "POST", infer
+		case strings.HasSuffix(path, "/predict"):
+			method, body = "POST", `{"features":[1]}`
 		}
+		req, _ := http.NewRequest(method, "http://"+c.HTTPAddr()+path, strings.NewReader(body))
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -483,9 +497,15 @@ func TestHTTPBearerToken(t *testing.T) {
 		{"/v1/status", "", 401},
 		{"/v1/models/lin/predict", "Bearer s3cret-token", 200},
 		{"/v1/status", "Bearer s3cret-token", 200},
+		{"/v2/models/lin/infer", "", 401},
+		{"/v2/models/lin", "", 401},
+		{"/v2/models/lin/infer", "Bearer s3cret-token", 200},
+		{"/v2/health/ready", "", 200}, // probes stay open
+		{"/metrics", "", map[bool]int{false: 200, true: 401}[protectMetrics]},
+		{"/metrics", "Bearer s3cret-token", 200},
 	} {
 		if got := do(tc.path, tc.auth); got != tc.want {
-			t.Errorf("%s with %q: %d, want %d", tc.path, tc.auth, got, tc.want)
+			t.Errorf("protect metrics %v: %s with %q: %d, want %d", protectMetrics, tc.path, tc.auth, got, tc.want)
 		}
 	}
 }

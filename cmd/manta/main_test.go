@@ -219,3 +219,39 @@ func TestCertsAndTLSServe(t *testing.T) {
 		t.Fatal("a TLS cert without key and CA was accepted")
 	}
 }
+
+// Security flags reach the configs: --protect-metrics, and the Redis
+// password from a file (the URL names only the user).
+func TestServeSecurityFlags(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pw, []byte("flag-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := f.register(fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"--store", t.TempDir(), "--http-token", "tok", "--protect-metrics",
+		"--redis", "redis://manta@127.0.0.1:6379/0", "--redis-password-file", pw}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.ProtectMetrics || cfg.HTTPToken != "tok" {
+		t.Errorf("protect metrics %v, token %q", cfg.ProtectMetrics, cfg.HTTPToken)
+	}
+	rc, err := f.routerConfig("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := rc.RedisOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.Username != "manta" || opt.Password != "flag-s3cret" {
+		t.Errorf("redis user %q, password from the file: %v", opt.Username, opt.Password == "flag-s3cret")
+	}
+}

@@ -33,6 +33,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, tlsCA                                             string
 	placement                                                          cluster.PlacementConfig
 	redisInflight                                                      int
+	protectMetrics                                                     bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) error {
@@ -59,6 +60,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&f.tlsCert, "tls-cert", env("MANTA_TLS_CERT", ""), "member certificate for mutual TLS between members (MANTA_TLS_CERT)")
 	fs.StringVar(&f.tlsKey, "tls-key", env("MANTA_TLS_KEY", ""), "its private key (MANTA_TLS_KEY)")
 	fs.StringVar(&f.tlsCA, "tls-ca", env("MANTA_TLS_CA", ""), "the CA that signs every member's certificate (MANTA_TLS_CA)")
+	fs.BoolVar(&f.protectMetrics, "protect-metrics", env("MANTA_PROTECT_METRICS", "") == "1" || env("MANTA_PROTECT_METRICS", "") == "true", "require the bearer token on /metrics too (MANTA_PROTECT_METRICS=1)")
 	fs.StringVar(&f.httpTokenFile, "http-token-file", env("MANTA_HTTP_TOKEN_FILE", ""), "read the bearer token from this file (MANTA_HTTP_TOKEN_FILE)")
 	return nil
 }
@@ -115,6 +117,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 		return cfg, usagef("--idle: bad duration %q", f.idle)
 	}
 	cfg.HTTPToken = f.httpToken
+	cfg.ProtectMetrics = f.protectMetrics
 	cfg.Pprof = env("MANTA_PPROF", "") != ""
 	if f.httpTokenFile != "" {
 		b, err := os.ReadFile(f.httpTokenFile)

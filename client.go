@@ -307,6 +307,9 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 		// no such model can exist: answer at once, no cluster round trip
 		return m.c.failedRef(now, deadline, fmt.Errorf("%w: %v", ErrNotFound, err))
 	}
+	if err := m.c.checkPayload(m.id, len(payload)); err != nil {
+		return m.c.failedRef(now, deadline, err)
+	}
 	req := &api.PredictRequest{
 		ModelId:     m.id,
 		RequestId:   o.requestID,
@@ -320,6 +323,23 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 		req.RequestId = m.c.nextRequestID()
 	}
 	return m.c.callRouted(ctx, m.id, req, now, deadline)
+}
+
+// payloadLimit is Config.MaxPayloadBytes, or its default.
+func (c *Client) payloadLimit() int {
+	if c.cfg.MaxPayloadBytes > 0 {
+		return c.cfg.MaxPayloadBytes
+	}
+	return DefaultMaxPayloadBytes
+}
+
+// checkPayload refuses a payload over the limit with too_large, before it
+// enters the cluster.
+func (c *Client) checkPayload(model string, n int) error {
+	if lim := c.payloadLimit(); n > lim {
+		return fmt.Errorf("%w: %s: payload of %d bytes is over the limit of %d (Config.MaxPayloadBytes)", ErrTooLarge, model, n, lim)
+	}
+	return nil
 }
 
 func (c *Client) deadline(ctx context.Context, o callOptions) time.Time {
@@ -388,6 +408,10 @@ func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictRe
 		c.noteError(req.ModelId, "not_found")
 		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId,
 			Error: api.ErrorFrom(fmt.Errorf("%w: %v", ErrNotFound, err))}
+	}
+	if err := c.checkPayload(req.ModelId, len(req.Payload)); err != nil {
+		c.noteError(req.ModelId, "too_large")
+		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId, Error: api.ErrorFrom(err)}
 	}
 	r := c.callRouted(ctx, req.ModelId, req, time.Now(), deadline)
 	resp, err := r.response(ctx)

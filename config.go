@@ -53,6 +53,12 @@ type Config struct {
 	// WebhookToken, when set, is the bearer token the store's webhook
 	// (POST /v1/hooks/minio) must present.
 	WebhookToken string `json:"-" yaml:"-"`
+	// MaxPayloadBytes bounds one request's payload at every entry point:
+	// Predict, Do, Speculate and the HTTP API answer a larger one with
+	// too_large before it enters the cluster (default 16 MiB; members
+	// accept remote messages up to cluster.MaxRemoteMessageBytes). Redis
+	// entries have their own, smaller limit (router.Config.MaxPayloadBytes).
+	MaxPayloadBytes int `json:"max_payload_bytes,omitempty" yaml:"max_payload_bytes,omitempty"`
 	// MaxInflightBatches bounds concurrent Predict calls per model actor
 	// (default: GOMAXPROCS).
 	MaxInflightBatches int `json:"max_inflight_batches,omitempty" yaml:"max_inflight_batches,omitempty"`
@@ -77,14 +83,15 @@ type Config struct {
 // ./models directory, half the memory, no HTTP.
 func DefaultConfig() Config {
 	return Config{
-		Store:          "./models",
-		BudgetBytes:    DefaultBudget(),
-		IdleTimeout:    5 * time.Minute,
-		DefaultTimeout: 30 * time.Second,
-		MaxBatch:       64,
-		MaxWaitMS:      2,
-		PollInterval:   10 * time.Second,
-		Cluster:        cluster.DefaultConfig(),
+		Store:           "./models",
+		BudgetBytes:     DefaultBudget(),
+		IdleTimeout:     5 * time.Minute,
+		DefaultTimeout:  30 * time.Second,
+		MaxBatch:        64,
+		MaxWaitMS:       2,
+		PollInterval:    10 * time.Second,
+		MaxPayloadBytes: DefaultMaxPayloadBytes,
+		Cluster:         cluster.DefaultConfig(),
 	}
 }
 
@@ -101,6 +108,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatch < 0 || c.MaxWaitMS < 0 {
 		return errors.New("manta: config: batch settings must not be negative")
+	}
+	if c.MaxPayloadBytes < 0 || c.MaxPayloadBytes > cluster.MaxRemoteMessageBytes/4 {
+		return fmt.Errorf("manta: config: max_payload_bytes %d: want 0 (the default, %d) up to %d", c.MaxPayloadBytes, DefaultMaxPayloadBytes, cluster.MaxRemoteMessageBytes/4)
 	}
 	return c.Cluster.Validate()
 }

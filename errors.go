@@ -12,7 +12,7 @@ var (
 	ErrNotFound         = api.ErrNotFound         // no such model (or version)
 	ErrBadInput         = api.ErrBadInput         // the payload is wrong for the model
 	ErrLoadFailed       = api.ErrLoadFailed       // the model could not be fetched, verified or loaded
-	ErrTooLarge         = api.ErrTooLarge         // the model fits in no member's memory budget
+	ErrTooLarge         = api.ErrTooLarge         // the model fits in no member's memory budget, or the payload is over Config.MaxPayloadBytes
 	ErrOverloaded       = api.ErrOverloaded       // no capacity right now; retry later
 	ErrDeadlineExceeded = api.ErrDeadlineExceeded // no answer by the deadline
 	ErrInternal         = api.ErrInternal         // a bug or a crash (model panic, worker died)

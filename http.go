@@ -17,8 +17,9 @@ import (
 	"github.com/manta-ml/manta/ops"
 )
 
-// MaxPayloadBytes bounds an HTTP request body.
-const MaxPayloadBytes = 64 << 20
+// DefaultMaxPayloadBytes is Config.MaxPayloadBytes when none is set: the
+// largest payload of one request, at every entry point.
+const DefaultMaxPayloadBytes = 16 << 20
 
 // ResponseJSON is PredictResponse as the HTTP API writes it. Output is the
 // model's JSON output inline when the content type is JSON, else a JSON
@@ -164,11 +165,12 @@ func writeErr(w http.ResponseWriter, code api.ErrorCode, msg string) {
 func (c *Client) httpPredict(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("id")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPayloadBytes))
+	limit := c.payloadLimit()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeErr(w, api.ErrorCode_ERROR_CODE_TOO_LARGE, fmt.Sprintf("payload larger than %d bytes", MaxPayloadBytes))
+			writeErr(w, api.ErrorCode_ERROR_CODE_TOO_LARGE, fmt.Sprintf("payload larger than %d bytes", limit))
 			return
 		}
 		writeErr(w, api.ErrorCode_ERROR_CODE_BAD_INPUT, "read body: "+err.Error())

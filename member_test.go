@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -522,5 +523,51 @@ func TestPprofIsOptIn(t *testing.T) {
 		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
 			t.Fatalf("pprof %v: status %d, want %d", on, resp.StatusCode, want)
 		}
+	}
+}
+
+// A payload over Config.MaxPayloadBytes is answered too_large at every
+// entry point (Predict, Do, Speculate, HTTP) before it enters the cluster;
+// one at the limit is served.
+func TestPayloadLimit(t *testing.T) {
+	root := t.TempDir()
+	mustLinear(t, root, "lin", "1", []float64{2}, 1)
+	const limit = 1024
+	c := startMember(t, root, func(cfg *manta.Config) {
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.MaxPayloadBytes = limit
+	})
+	ctx := context.Background()
+	at := []byte(`{"features":[1]}` + strings.Repeat(" ", limit-len(`{"features":[1]}`)))
+	over := append(append([]byte(nil), at...), ' ')
+	if _, err := c.Model("lin").Predict(ctx, at).Get(ctx); err != nil {
+		t.Fatalf("a payload at the limit: %v", err)
+	}
+	if _, err := c.Model("lin").Predict(ctx, over).Get(ctx); !errors.Is(err, manta.ErrTooLarge) {
+		t.Errorf("Predict over the limit: %v, want ErrTooLarge", err)
+	}
+	if r := c.Do(ctx, &api.PredictRequest{ModelId: "lin", Payload: over}); r.Error == nil || r.Error.Code != api.ErrorCode_ERROR_CODE_TOO_LARGE {
+		t.Errorf("Do over the limit: %v", r.Error)
+	}
+	if _, err := c.Speculate(ctx, "first-success", []string{"lin"}, over).Get(ctx); !errors.Is(err, manta.ErrTooLarge) {
+		t.Errorf("Speculate over the limit: %v, want ErrTooLarge", err)
+	}
+	for _, tc := range []struct {
+		body []byte
+		want int
+	}{{at, 200}, {over, 413}} {
+		resp, err := http.Post("http://"+c.HTTPAddr()+"/v1/models/lin/predict", "application/json", bytes.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("HTTP body of %d bytes: status %d, want %d", len(tc.body), resp.StatusCode, tc.want)
+		}
+	}
+	cfg := manta.DefaultConfig()
+	cfg.MaxPayloadBytes = -1
+	if err := cfg.Validate(); err == nil {
+		t.Error("a negative max_payload_bytes validated")
 	}
 }

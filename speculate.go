@@ -150,6 +150,9 @@ func (c *Client) speculate(ctx context.Context, name string, models []string, re
 	if err := checkModels(models); err != nil {
 		return c.failedRef(now, deadline, err)
 	}
+	if err := c.checkPayload("speculate:"+name, len(req.Payload)); err != nil {
+		return c.failedRef(now, deadline, err)
+	}
 	st, err := strategy.New(name, params)
 	if err != nil {
 		return c.failedRef(now, deadline, fmt.Errorf("speculate: %w", err))

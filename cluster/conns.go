@@ -70,3 +70,11 @@ func (s *handshakeStream) RecvMsg(m any) error {
 }
 
 var _ grpc.ClientStream = (*handshakeStream)(nil)
+
+// MaxRemoteMessageBytes is the largest message a member's remote accepts
+// from another member (gRPC's default is 4 MiB). protoactor sends envelopes
+// in batches of up to 1,000 in one gRPC message, and a batch over the
+// receiver's limit broke the link, losing every message in it; the SDK caps
+// one request's payload (manta.Config.MaxPayloadBytes, 16 MiB by default)
+// well below this.
+const MaxRemoteMessageBytes = 1 << 30

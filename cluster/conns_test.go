@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/manta-ml/manta/api"
 )
 
 var streamDesc = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
@@ -99,4 +101,33 @@ func TestCloseFailedConns(t *testing.T) {
 			t.Error("a conn whose handshake answered was closed")
 		}
 	})
+}
+
+// A request larger than gRPC's default 4 MiB receive limit crosses members
+// (it broke the link before: protoactor batches envelopes into one gRPC
+// message, and the receiver refused it).
+func TestLargeMessageCrossesMembers(t *testing.T) {
+	tc := newTestCluster(t)
+	for i := 0; i < 2; i++ {
+		tc.start(&fakeSource{budget: 1000, sizes: map[string]int64{"big": 10}})
+	}
+	tc.waitMembers(2)
+	pid := tc.members[0].Cluster.Get("big", KindModel)
+	if pid == nil {
+		t.Fatal("no PID")
+	}
+	from := tc.members[0]
+	if pid.Address == from.Address() {
+		from = tc.members[1]
+	}
+	payload := make([]byte, 6<<20)
+	for i := 0; i < 3; i++ { // several in one batch, too
+		res, err := from.System.Root.RequestFuture(pid, &api.PredictRequest{ModelId: "big", RequestId: "r", Payload: payload}, 10*time.Second).Result()
+		if err != nil {
+			t.Fatalf("a 6 MiB request to another member: %v", err)
+		}
+		if r, ok := res.(*api.PredictResponse); !ok || r.ServedBy != pid.Address {
+			t.Fatalf("answer %+v", res)
+		}
+	}
 }

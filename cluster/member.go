@@ -173,18 +173,24 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 			return nil, err
 		}
 	}
-	// Dial options replace protoactor's defaults (insecure), so the
-	// credentials are always given with closeFailedConns.
-	ropts := []remote.ConfigOption{remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()), closeFailedConns())}
-	if cfg.AdvertisedHost != "" {
-		ropts = append(ropts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
-	}
+	// Server and dial options replace protoactor's defaults (insecure, and
+	// gRPC's 4 MiB receive limit: a batch of envelopes over it broke the
+	// link and lost every message in it), so they are always given here.
+	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxRemoteMessageBytes)}
+	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
 	if cfg.TLS.Enabled() {
-		topts, err := cfg.TLS.remoteOptions()
+		sc, dc, err := cfg.TLS.credentials()
 		if err != nil {
 			return nil, err
 		}
-		ropts = append(ropts, topts...)
+		serverOpts, dialCreds = append(serverOpts, sc), dc
+	}
+	ropts := []remote.ConfigOption{
+		remote.WithServerOptions(serverOpts...),
+		remote.WithDialOptions(dialCreds, closeFailedConns()),
+	}
+	if cfg.AdvertisedHost != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
 	}
 	rcfg := remote.Configure(host, port, ropts...)
 

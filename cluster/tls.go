@@ -9,8 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-
-	"github.com/asynkron/protoactor-go/remote"
 )
 
 // TLSConfig turns on mutual TLS for the members' gRPC remote: every member
@@ -35,19 +33,19 @@ func (t TLSConfig) Validate() error {
 	return nil
 }
 
-// remoteOptions loads the files into gRPC server and dial options.
-func (t TLSConfig) remoteOptions() ([]remote.ConfigOption, error) {
+// credentials loads the files into the gRPC server and dial credentials.
+func (t TLSConfig) credentials() (grpc.ServerOption, grpc.DialOption, error) {
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: tls: load %s / %s: %w", t.CertFile, t.KeyFile, err)
+		return nil, nil, fmt.Errorf("cluster: tls: load %s / %s: %w", t.CertFile, t.KeyFile, err)
 	}
 	caPEM, err := os.ReadFile(t.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: tls: %w", err)
+		return nil, nil, fmt.Errorf("cluster: tls: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("cluster: tls: %s holds no PEM certificate", t.CAFile)
+		return nil, nil, fmt.Errorf("cluster: tls: %s holds no PEM certificate", t.CAFile)
 	}
 	server := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -60,8 +58,5 @@ func (t TLSConfig) remoteOptions() ([]remote.ConfigOption, error) {
 		RootCAs:      pool,
 		MinVersion:   tls.VersionTLS12,
 	}
-	return []remote.ConfigOption{
-		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server))),
-		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client)), closeFailedConns()),
-	}, nil
+	return grpc.Creds(credentials.NewTLS(server)), grpc.WithTransportCredentials(credentials.NewTLS(client)), nil
 }

@@ -232,13 +232,16 @@ func TestServeSecurityFlags(t *testing.T) {
 	if err := f.register(fs); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Parse([]string{"--store", t.TempDir(), "--http-token", "tok", "--protect-metrics",
+	if err := fs.Parse([]string{"--store", t.TempDir(), "--http-token", "tok", "--protect-metrics", "--max-payload", "2MiB",
 		"--redis", "redis://manta@127.0.0.1:6379/0", "--redis-password-file", pw}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := f.config()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.MaxPayloadBytes != 2<<20 {
+		t.Errorf("max payload %d", cfg.MaxPayloadBytes)
 	}
 	if !cfg.ProtectMetrics || cfg.HTTPToken != "tok" {
 		t.Errorf("protect metrics %v, token %q", cfg.ProtectMetrics, cfg.HTTPToken)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"os"
@@ -34,6 +35,7 @@ type serveFlags struct {
 	placement                                                          cluster.PlacementConfig
 	redisInflight                                                      int
 	protectMetrics                                                     bool
+	maxPayload                                                         string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) error {
@@ -45,6 +47,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&f.httpAddr, "http", env("MANTA_HTTP", "127.0.0.1:8080"), "HTTP listen address, empty for none (MANTA_HTTP)")
 	fs.StringVar(&f.provider, "cluster", env("MANTA_CLUSTER", "local"), "cluster provider: local, etcd or automanaged (MANTA_CLUSTER)")
 	fs.StringVar(&f.etcd, "etcd", env("MANTA_ETCD", ""), "etcd endpoints, comma separated (MANTA_ETCD)")
+	fs.StringVar(&f.maxPayload, "max-payload", env("MANTA_MAX_PAYLOAD", ""), "largest request payload, e.g. 16MiB (MANTA_MAX_PAYLOAD; larger ones get too_large)")
 	fs.StringVar(&f.budget, "budget", env("MANTA_BUDGET", ""), "model memory budget, e.g. 4GiB (MANTA_BUDGET; default half the memory)")
 	fs.StringVar(&f.redis, "redis", env("MANTA_REDIS", ""), "Redis URL to ingest requests from streams (MANTA_REDIS)")
 	fs.StringVar(&f.idle, "idle", env("MANTA_IDLE", "5m"), "deactivate a model idle this long (MANTA_IDLE)")
@@ -104,6 +107,13 @@ func (f *serveFlags) config() (manta.Config, error) {
 	cfg.Cluster.TLS = cluster.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, CAFile: f.tlsCA}
 	if f.etcd != "" {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
+	}
+	if f.maxPayload != "" {
+		b, err := parseBytes(f.maxPayload)
+		if err != nil || b <= 0 || b > math.MaxInt32 {
+			return cfg, usagef("--max-payload: bad size %q", f.maxPayload)
+		}
+		cfg.MaxPayloadBytes = int(b)
 	}
 	if f.budget != "" {
 		b, err := parseBytes(f.budget)

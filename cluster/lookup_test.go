@@ -303,14 +303,7 @@ func TestLookupJoinKeepsAndLeaveMoves(t *testing.T) {
 // Two activations of one identity (as after a split view): the directory
 // hears of the second, keeps the older and stops the other.
 func TestLookupDuplicateResolved(t *testing.T) {
-	sizes := map[string]int64{"dup": 10}
-	tc := newTestCluster(t)
-	for i := 0; i < 3; i++ {
-		tc.start(&fakeSource{budget: 1000, sizes: sizes})
-	}
-	tc.waitMembers(3)
-	first := ask(t, tc.members[0], "dup").ServedBy
-	owner := tc.members[0].lookup.topo.Load().owner("dup", KindModel)
+	tc, first, owner := threeWithOne(t, "dup")
 	var q, r *Member // q: hosts the duplicate; r: asks for it (not the owner)
 	for _, m := range tc.members {
 		if m.Address() != first && q == nil {
@@ -322,13 +315,7 @@ func TestLookupDuplicateResolved(t *testing.T) {
 			r = m
 		}
 	}
-	res, err := r.System.Root.RequestFuture(placerAt(q.Address()), &wire.ActivateRequest{Identity: "dup", Kind: KindModel, Bytes: 10}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
-		t.Fatalf("activate: %+v", res)
-	}
+	activateBehindDirectory(t, r, q, "dup")
 	dups := func() (n int64) {
 		for _, m := range tc.members {
 			n += m.PlacementStats().Duplicates
@@ -355,14 +342,7 @@ func TestLookupDuplicateResolved(t *testing.T) {
 // the activators' anti-entropy round and stopped; the one the directory
 // hands out stays.
 func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
-	sizes := map[string]int64{"lost": 10}
-	tc := newTestCluster(t)
-	for i := 0; i < 3; i++ {
-		tc.start(&fakeSource{budget: 1000, sizes: sizes})
-	}
-	tc.waitMembers(3)
-	first := ask(t, tc.members[0], "lost").ServedBy
-	ownerAddr := tc.members[0].lookup.topo.Load().owner("lost", KindModel)
+	tc, first, ownerAddr := threeWithOne(t, "lost")
 	var owner, q *Member
 	for _, m := range tc.members {
 		if m.Address() == ownerAddr {
@@ -375,13 +355,7 @@ func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
 		}
 	}
 	// As the owner's directory would ask, but the answer goes nowhere.
-	res, err := owner.System.Root.RequestFuture(placerAt(q.Address()), &wire.ActivateRequest{Identity: "lost", Kind: KindModel, Bytes: 10}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
-		t.Fatalf("activate: %+v", res)
-	}
+	activateBehindDirectory(t, owner, q, "lost")
 	waitCond(t, "the unknown duplicate spawned, found and stopped", func() bool {
 		w := tc.reg.where("lost")
 		return tc.reg.spawns.Load() == 2 && len(w) == 1 && w[0] == first
@@ -398,6 +372,32 @@ func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
 		if got := ask(t, m, "lost").ServedBy; got != first {
 			t.Errorf("lost served by %s, want the activation the directory knew, on %s", got, first)
 		}
+	}
+}
+
+// threeWithOne starts three members and activates identity: it returns
+// the address of the member hosting it and that of its directory owner.
+func threeWithOne(t *testing.T, identity string) (tc *testCluster, host, owner string) {
+	t.Helper()
+	tc = newTestCluster(t)
+	for i := 0; i < 3; i++ {
+		tc.start(&fakeSource{budget: 1000, sizes: map[string]int64{identity: 10}})
+	}
+	tc.waitMembers(3)
+	host = ask(t, tc.members[0], identity).ServedBy
+	return tc, host, tc.members[0].lookup.topo.Load().owner(identity, KindModel)
+}
+
+// activateBehindDirectory has from ask on's activator for identity
+// directly, as a directory would, without the directory recording it.
+func activateBehindDirectory(t *testing.T, from, on *Member, identity string) {
+	t.Helper()
+	res, err := from.System.Root.RequestFuture(placerAt(on.Address()), &wire.ActivateRequest{Identity: identity, Kind: KindModel, Bytes: 10}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, ok := res.(*wire.ActivateResponse); !ok || resp.Pid == nil {
+		t.Fatalf("activate: %+v", res)
 	}
 }
 

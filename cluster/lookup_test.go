@@ -196,6 +196,9 @@ func TestLookupOneActivationAndRespectsBudgets(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// An activation counts itself when it handles ClusterInit, which may
+	// come after its PID was handed out.
+	waitCond(t, "every model's activation initialised", func() bool { return tc.reg.spawns.Load() >= int64(len(sizes)-1) })
 	for id := range sizes {
 		if id == "huge" {
 			continue

@@ -57,6 +57,9 @@ type Config struct {
 	AutoManagedPort  int      `json:"automanaged_port,omitempty" yaml:"automanaged_port,omitempty"`
 	// TLS, when set, makes the members' gRPC remote mutual TLS.
 	TLS TLSConfig `json:"tls,omitempty" yaml:"tls,omitempty"`
+	// skipPeerCheck lets a test start a member that skips Start's TLS
+	// check of the other members (as a process not using Manta would).
+	skipPeerCheck bool
 	// RequestTimeout bounds cluster-internal requests (activation, lookups).
 	RequestTimeout time.Duration `json:"request_timeout" yaml:"request_timeout"`
 	// Logger receives protoactor's logs. nil means quiet (errors dropped):
@@ -236,6 +239,28 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	if ml, ok := lookup.(*Lookup); ok {
 		m.lookup = ml
 		ml.begin()
+	}
+	if cfg.TLS.Enabled() && !cfg.skipPeerCheck {
+		// A member whose certificate the cluster refuses must not stay
+		// registered: it would own a share of the directory and answer
+		// nothing. Check before anything is served, and stop.
+		var peers []string
+		for _, a := range m.Members() {
+			if a != m.Address() {
+				peers = append(peers, a)
+			}
+		}
+		if err := cfg.TLS.checkPeers(peers, 2*time.Second); err != nil {
+			// Deregister first (a non-graceful Shutdown leaves the
+			// registration to expire), then stop.
+			if !client {
+				_ = c.Config.ClusterProvider.Shutdown(true)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = m.Shutdown(sctx, false)
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -24,12 +25,18 @@ func TestRemoteMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc := newTestCluster(t)
-	start := func(ca *devcerts.CA, name string) *Member {
+	// start starts a member whose certificate ca signed; it trusts trust
+	// (ca when nil).
+	start := func(ca *devcerts.CA, name string, skipCheck bool, trust ...*devcerts.CA) (*Member, error) {
 		leaf, err := ca.Issue(name, "127.0.0.1", "localhost")
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := devcerts.WriteFiles(t.TempDir(), ca, name, leaf)
+		trusts := ca
+		if len(trust) > 0 {
+			trusts = trust[0]
+		}
+		files, err := devcerts.WriteFiles(t.TempDir(), trusts, name, leaf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,21 +46,45 @@ func TestRemoteMutualTLS(t *testing.T) {
 		cfg.Placement.Rebalance.Disabled = true
 		cfg.TLS = TLSConfig{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA}
 		cfg.Logger = tc.logger
+		cfg.skipPeerCheck = skipCheck
 		kind := pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor { return &echo{reg: tc.reg} }))
 		m, err := Start(context.Background(), cfg, kind)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = m.Shutdown(ctx, false)
 		})
+		return m, nil
+	}
+	must := func(m *Member, err error) *Member {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 		return m
 	}
-	a := start(trusted, "a")
-	b := start(trusted, "b")
-	c := start(rogue, "c")
+	a := must(start(trusted, "a", false))
+	b := must(start(trusted, "b", false))
+	// A member whose certificate another CA signed does not join: Start
+	// finds the members refuse it, deregisters and says why.
+	if _, err := start(rogue, "c", false); !errors.Is(err, ErrPeerRefused) {
+		t.Fatalf("a member with another CA's certificate: %v, want ErrPeerRefused", err)
+	} else {
+		t.Logf("rogue member refused: %v", err)
+	}
+	// One that trusts the cluster's CA but whose certificate another CA
+	// signed is refused by the members (their alert after the handshake).
+	if _, err := start(rogue, "d", false, trusted); !errors.Is(err, ErrPeerRefused) {
+		t.Fatalf("a member the cluster does not trust: %v, want ErrPeerRefused", err)
+	} else {
+		t.Logf("untrusted member refused: %v", err)
+	}
+	waitCond(t, "a and b see only each other", func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 })
+	// Even a process that skips that check gets no answer from a.
+	c := must(start(rogue, "c2", true))
 	if _, err := a.System.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &echo{reg: tc.reg} }), "tls-echo"); err != nil {
 		t.Fatal(err)
 	}

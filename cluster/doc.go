@@ -48,8 +48,11 @@
 // target of a move under way excepted). This catches the duplicates no
 // hand-off sees: an activation whose answer reached its directory after the
 // directory had given up on it, an announcement lost to a member that was
-// being killed. A duplicate therefore lives at most one round once the
-// members' views agree.
+// being killed. A duplicate therefore lives at most a round or two once the
+// members' views agree. The rounds also confirm the activation a directory
+// hands out: if none has shown it for three rounds (it stopped and its
+// Terminated was lost) while another member announces a live one, the
+// directory takes the live one instead of stopping it.
 //
 // Remote connections: protoactor's endpoint writer dials a new gRPC
 // ClientConn for each of its connect retries and closes only the last, and

@@ -378,6 +378,47 @@ func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
 	}
 }
 
+// A directory whose entry names an activation that is gone (its
+// Terminated never arrived) does not stop the live activation anti-entropy
+// reports: after three rounds without news of the one it knew, it takes the
+// live one.
+func TestLookupAntiEntropyReplacesStaleEntry(t *testing.T) {
+	tc, host, ownerAddr := threeWithOne(t, "stale")
+	var owner, q *Member
+	for _, m := range tc.members {
+		if m.Address() == ownerAddr {
+			owner = m
+		}
+		if m.Address() != host && m.Address() != ownerAddr {
+			q = m
+		}
+	}
+	if q == nil { // the owner hosts it: any other member
+		for _, m := range tc.members {
+			if m.Address() != host && q == nil {
+				q = m
+			}
+		}
+	}
+	// Make the directory believe in an activation that does not exist (an
+	// older one, on the host's member): it switches to it and stops the
+	// real one.
+	owner.System.Root.Send(placerAt(ownerAddr), &wire.Announce{From: host, Activations: []*wire.Activation{{
+		Identity: "stale", Pid: &wire.Pid{Address: host, Id: "gone$1"}, Bytes: 10, SinceUnixMs: 1}}})
+	waitCond(t, "the real activation stopped", func() bool { return len(tc.reg.where("stale")) == 0 })
+	activateBehindDirectory(t, owner, q, "stale")
+	waitCondFor(t, 30*time.Second, "the live activation adopted", func() bool {
+		w := tc.reg.where("stale")
+		return owner.PlacementStats().Adopted > 0 && len(w) == 1 && w[0] == q.Address()
+	})
+	for _, m := range tc.members {
+		m.Cluster.PidCache.Remove("stale", KindModel)
+		if got := ask(t, m, "stale").ServedBy; got != q.Address() {
+			t.Errorf("stale served by %s, want the live activation on %s", got, q.Address())
+		}
+	}
+}
+
 // threeWithOne starts three members and activates identity: it returns
 // the address of the member hosting it and that of its directory owner.
 func threeWithOne(t *testing.T, identity string) (tc *testCluster, host, owner string) {
@@ -406,7 +447,12 @@ func activateBehindDirectory(t *testing.T, from, on *Member, identity string) {
 
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitCondFor(t, 10*time.Second, what, cond)
+}
+
+func waitCondFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

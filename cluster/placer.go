@@ -69,6 +69,12 @@ type dirEntry struct {
 	moveTo     string
 	prefer     string // the member the leader chose (a replica)
 	full       bool   // placed while every member was full (ActivateRequest.Full)
+	// confirmed is when an anti-entropy round last showed confirmedPID
+	// (the activation handed out) alive on its member; doubted is since
+	// when another activation was announced while doubtedPID was not
+	// confirmed.
+	confirmed, doubted       time.Time
+	confirmedPID, doubtedPID *actor.PID
 }
 
 // localAct is one activation spawned on this member.
@@ -121,6 +127,10 @@ type placer struct {
 // was being killed, an activation whose answer came after the directory
 // had given up on it) is found and stopped within one round.
 const reannounceEvery = 2 * time.Second
+
+// staleAfter: a directory entry whose activation no anti-entropy round has
+// shown for this long yields to a live activation another member announces.
+const staleAfter = 3 * reannounceEvery
 
 type recentPlacement struct {
 	bytes int64
@@ -637,13 +647,30 @@ func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
 		return
 	}
 	e := p.dir[act.Identity]
+	now := time.Now()
 	switch {
 	case e == nil || e.pid == nil || e.pid.Equal(pid):
 		p.adopt(ctx, act)
+		if e = p.dir[act.Identity]; e != nil && e.pid.Equal(pid) {
+			e.confirmed, e.confirmedPID = now, pid
+		}
 	case e.moving && pid.Address == e.moveTo:
 		// the new home of a make-before-break move: onMoved switches
-	default:
+	case e.pid.Equal(e.confirmedPID) && now.Sub(e.confirmed) <= staleAfter:
+		// the activation handed out is alive: this one is a duplicate
 		p.stopDuplicate(ctx, act.Identity, pid, "duplicate found by anti-entropy")
+	default:
+		// No recent news of the activation handed out: wait up to
+		// staleAfter for it; if none comes, it is gone (it stopped and
+		// its Terminated was lost) and this live one replaces it.
+		if !e.pid.Equal(e.doubtedPID) {
+			e.doubted, e.doubtedPID = now, e.pid
+		}
+		if now.Sub(e.doubted) > staleAfter && !e.moving {
+			e.pid, e.member, e.memberID, e.bytes, e.since = pid, pid.Address, act.Member, act.Bytes, act.SinceUnixMs
+			e.confirmed, e.confirmedPID = now, pid
+			p.l.count(func(s *Stats) { s.Adopted++ })
+		}
 	}
 }
 

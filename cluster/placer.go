@@ -132,6 +132,12 @@ const reannounceEvery = 2 * time.Second
 // shown for this long yields to a live activation another member announces.
 const staleAfter = 3 * reannounceEvery
 
+// freshFor: activations younger than this are re-announced on every tick
+// (250 ms), not only every reannounceEvery, since duplicates are born
+// young (two placements during a hand-off, an answer the directory gave
+// up on); a duplicate among them is stopped within a tick or two.
+const freshFor = 5 * time.Second
+
 type recentPlacement struct {
 	bytes int64
 	at    time.Time
@@ -523,6 +529,7 @@ func (p *placer) onActivated(ctx actor.Context, m *activated) {
 	default:
 		e.pid, e.member, e.memberID = pidOf(m.resp.Pid), m.target, p.memberID(m.target)
 		e.since, e.activating, e.tried = m.resp.SinceUnixMs, false, nil
+		e.confirm()
 		p.l.count(func(s *Stats) { s.Placed++ })
 		for _, w := range e.waiters {
 			p.answer(ctx, w, e)
@@ -634,7 +641,15 @@ func (p *placer) adopt(ctx actor.Context, act *wire.Activation) {
 			e.attempt++
 		}
 	}
+	// An announcement by its activator confirms the activation handed out.
+	if e := p.dir[act.Identity]; e != nil && e.pid.Equal(pid) {
+		e.confirm()
+	}
 }
+
+// confirm records that the entry's activation was just shown alive (its
+// activator answered or announced it).
+func (e *dirEntry) confirm() { e.confirmed, e.confirmedPID = time.Now(), e.pid }
 
 // adoptPeriodic takes an activation from an anti-entropy round: unknown
 // ones are recorded (or settle an activation under way), and one that
@@ -651,9 +666,6 @@ func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
 	switch {
 	case e == nil || e.pid == nil || e.pid.Equal(pid):
 		p.adopt(ctx, act)
-		if e = p.dir[act.Identity]; e != nil && e.pid.Equal(pid) {
-			e.confirmed, e.confirmedPID = now, pid
-		}
 	case e.moving && pid.Address == e.moveTo:
 		// the new home of a make-before-break move: onMoved switches
 	case e.pid.Equal(e.confirmedPID) && now.Sub(e.confirmed) <= staleAfter:
@@ -668,7 +680,7 @@ func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
 		}
 		if now.Sub(e.doubted) > staleAfter && !e.moving {
 			e.pid, e.member, e.memberID, e.bytes, e.since = pid, pid.Address, act.Member, act.Bytes, act.SinceUnixMs
-			e.confirmed, e.confirmedPID = now, pid
+			e.confirm()
 			p.l.count(func(s *Stats) { s.Adopted++ })
 		}
 	}
@@ -754,6 +766,7 @@ func (p *placer) onMoved(ctx actor.Context, m *moved) {
 	}
 	old := e.pid
 	e.pid, e.member, e.memberID, e.since = pidOf(m.resp.Pid), m.target, p.memberID(m.target), m.resp.SinceUnixMs
+	e.confirm()
 	ctx.Send(placerAt(old.Address), &wire.Stop{Identity: m.identity, Pid: wirePID(old), Reason: "moved to " + m.target})
 	p.l.count(func(s *Stats) { s.Moves++ })
 	p.l.logger.Info("placement: moved", slog.String("identity", m.identity), slog.String("from", old.Address), slog.String("to", m.target))
@@ -1009,19 +1022,25 @@ func (p *placer) onTick(ctx actor.Context) {
 	}
 	if now.Sub(p.lastRound) >= reannounceEvery {
 		p.lastRound = now
-		p.reannounce(ctx)
+		p.reannounce(ctx, 0)
+	} else {
+		p.reannounce(ctx, now.Add(-freshFor).UnixMilli())
 	}
 	p.releaseHeld(ctx)
 }
 
 // reannounce is the activator's anti-entropy round: every live activation
-// goes to its directory owner (in this member's view).
-func (p *placer) reannounce(ctx actor.Context) {
+// that started at or after since (unix ms; 0: all) goes to its directory
+// owner (in this member's view).
+func (p *placer) reannounce(ctx actor.Context, since int64) {
 	if len(p.local) == 0 {
 		return
 	}
 	byOwner := map[string][]*wire.Activation{}
 	for _, la := range p.local {
+		if la.since < since {
+			continue
+		}
 		if o := p.topo.owner(la.identity, la.kind); o != "" {
 			byOwner[o] = append(byOwner[o], p.activation(la))
 		}

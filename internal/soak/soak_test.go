@@ -316,6 +316,10 @@ func TestSoak(t *testing.T) {
 	stopProducer := make(chan struct{})
 	producerDone := make(chan struct{})
 	zipf := rand.NewZipf(rand.New(rand.NewPCG(seed, 7)), 1.05, 1, nLinear-1)
+	// The producer has its own generator: the fault injector's schedule
+	// then depends on the seed alone (and no rand.Rand is shared between
+	// goroutines).
+	prng := rand.New(rand.NewPCG(seed, 9))
 	go func() {
 		defer close(producerDone)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -329,8 +333,8 @@ func TestSoak(t *testing.T) {
 			for k := 0; k < rate/20; k++ {
 				id := "q-" + strconv.FormatInt(sent.Load(), 10)
 				var model, payload string
-				if rng.IntN(20) == 0 {
-					model, payload = fmt.Sprintf("py-%d", rng.IntN(nPython)), `{"features":[1,2,3,4,5]}`
+				if prng.IntN(20) == 0 {
+					model, payload = fmt.Sprintf("py-%d", prng.IntN(nPython)), `{"features":[1,2,3,4,5]}`
 				} else {
 					i := int(zipf.Uint64())
 					model, payload = fmt.Sprintf("lin-%04d", i), onesPayload(features[i])

@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 )
@@ -38,15 +38,13 @@ func closeFailedConns() grpc.DialOption {
 type handshakeStream struct {
 	grpc.ClientStream
 	cc   *grpc.ClientConn
-	mu   sync.Mutex
-	done bool // a message was received: the handshake answered
+	done atomic.Bool // a message was received: the handshake answered
 }
 
+// failed closes the conn when err ends the stream before the handshake.
+// (One atomic load per send afterwards: the batches' hot path.)
 func (s *handshakeStream) failed(err error) {
-	s.mu.Lock()
-	closeIt := err != nil && !s.done
-	s.mu.Unlock()
-	if closeIt {
+	if err != nil && !s.done.Load() {
 		_ = s.cc.Close()
 	}
 }
@@ -60,9 +58,7 @@ func (s *handshakeStream) SendMsg(m any) error {
 func (s *handshakeStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
 	if err == nil {
-		s.mu.Lock()
-		s.done = true
-		s.mu.Unlock()
+		s.done.Store(true)
 		return nil
 	}
 	s.failed(err)

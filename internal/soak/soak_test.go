@@ -419,9 +419,17 @@ func TestSoak(t *testing.T) {
 	m0Start = m0End
 	sampleMu.Unlock()
 	version := map[string]int{}
+	var deck []int
 	for time.Since(start) < dur {
 		time.Sleep(time.Duration(3000+rng.IntN(3000)) * time.Millisecond) // the pace of the fault injector
-		switch k := rng.IntN(5); k {
+		// Kinds come from a shuffled deck, so that every kind is
+		// injected once in each five faults: the 60 s run in CI sees all.
+		if len(deck) == 0 {
+			deck = rng.Perm(5)
+		}
+		k := deck[0]
+		deck = deck[1:]
+		switch k {
 		case 0:
 			m := members[1+rng.IntN(2)]
 			m.kill()

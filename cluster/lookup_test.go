@@ -332,12 +332,7 @@ func TestLookupDuplicateResolved(t *testing.T) {
 	if n := dups(); n != 1 {
 		t.Errorf("%d duplicates counted, want 1", n)
 	}
-	for _, m := range tc.members {
-		m.Cluster.PidCache.Remove("dup", KindModel)
-		if got := ask(t, m, "dup").ServedBy; got != first {
-			t.Errorf("dup served by %s, want the older activation on %s", got, first)
-		}
-	}
+	tc.servedEverywhereBy(t, "dup", first)
 }
 
 // An activation the directory never heard of (its answer was lost: the
@@ -370,12 +365,7 @@ func TestLookupAntiEntropyStopsUnknownDuplicate(t *testing.T) {
 	if dups != 1 {
 		t.Errorf("%d duplicates counted, want 1", dups)
 	}
-	for _, m := range tc.members {
-		m.Cluster.PidCache.Remove("lost", KindModel)
-		if got := ask(t, m, "lost").ServedBy; got != first {
-			t.Errorf("lost served by %s, want the activation the directory knew, on %s", got, first)
-		}
-	}
+	tc.servedEverywhereBy(t, "lost", first)
 }
 
 // A directory whose entry names an activation that is gone (its
@@ -418,10 +408,17 @@ func TestLookupAntiEntropyReplacesStaleEntry(t *testing.T) {
 		}
 		return owner.PlacementStats().Adopted > adopted && len(w) == 1 && w[0] == q.Address()
 	})
+	tc.servedEverywhereBy(t, "stale", q.Address())
+}
+
+// servedEverywhereBy checks that a fresh lookup from every member finds
+// identity's activation on the member at want.
+func (tc *testCluster) servedEverywhereBy(t *testing.T, identity, want string) {
+	t.Helper()
 	for _, m := range tc.members {
-		m.Cluster.PidCache.Remove("stale", KindModel)
-		if got := ask(t, m, "stale").ServedBy; got != q.Address() {
-			t.Errorf("stale served by %s, want the live activation on %s", got, q.Address())
+		m.Cluster.PidCache.Remove(identity, KindModel)
+		if got := ask(t, m, identity).ServedBy; got != want {
+			t.Errorf("%s served by %s, want the activation on %s", identity, got, want)
 		}
 	}
 }

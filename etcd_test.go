@@ -111,9 +111,7 @@ func startServe(t testing.TB, args ...string) *memberProc {
 // Two `manta serve` processes on one etcd; a client in this process reaches
 // models activated on both members.
 func TestEtcdTwoMembers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
+	testenv.SkipShort(t, "multi-process test")
 	etcd := testenv.StartEtcd(t)
 	root := t.TempDir()
 	for i := 0; i < 24; i++ {

@@ -14,6 +14,7 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/internal/modelgen"
+	"github.com/manta-ml/manta/internal/testenv"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -104,13 +105,7 @@ func TestBadInput(t *testing.T) {
 
 func waitFor(t testing.TB, d time.Duration, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	testenv.WaitFor(t, d, what, cond)
 }
 
 var _ = fmt.Sprint

@@ -85,8 +85,8 @@ func BenchmarkRedisEndToEnd(b *testing.B) {
 		start := time.Now()
 		ran := make(chan error, 1)
 		go func() { ran <- r.Run(ctx) }()
-		for r.Stats().Acked < int64(n) {
-			time.Sleep(time.Millisecond) // polling a condition
+		if !testenv.Poll(10*time.Minute, func() bool { return r.Stats().Acked >= int64(n) }) {
+			b.Fatalf("%d of %d entries acknowledged", r.Stats().Acked, n)
 		}
 		rate := float64(n) / time.Since(start).Seconds()
 		if err := r.Shutdown(ctx); err != nil {

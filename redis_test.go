@@ -21,9 +21,7 @@ import (
 // survivor), duplicates are counted, none is missing, nothing goes dead and
 // nothing stays pending.
 func TestRedisMemberKilledNothingLost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
+	testenv.SkipShort(t, "multi-process test")
 	rd := testenv.StartRedis(t)
 	root := t.TempDir()
 	const models = 100

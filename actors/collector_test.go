@@ -13,6 +13,7 @@ import (
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/testenv"
 )
 
 // Collector tests on a bare actor system, with plain actors standing in for
@@ -118,13 +119,7 @@ func (e *env) speculate(t *testing.T, name string, params map[string]string, tim
 
 func (e *env) waitIdle(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.cs.Active() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d collectors still alive", e.cs.Active())
-		}
-		time.Sleep(2 * time.Millisecond) // polling a condition
-	}
+	testenv.WaitFor(t, 10*time.Second, "every collector to end", func() bool { return e.cs.Active() == 0 })
 }
 
 func TestCollectorAnswersWithWinner(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster/internal/wire"
+	"github.com/manta-ml/manta/internal/testenv"
 )
 
 // fakeSource is a member's Source for tests: a budget, fixed estimates.
@@ -126,22 +127,14 @@ func (tc *testCluster) start(src Source) *Member {
 // waitMembers waits until every member sees n members.
 func (tc *testCluster) waitMembers(n int) {
 	tc.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok := true
+	testenv.WaitFor(tc.t, 10*time.Second, fmt.Sprintf("every member to see %d members", n), func() bool {
 		for _, m := range tc.members {
 			if m.lookup == nil || len(m.lookup.topo.Load().byKind[KindModel]) != n {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tc.t.Fatalf("members do not see %d members", n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition
-	}
+		return true
+	})
 }
 
 func ask(t *testing.T, m *Member, identity string) *api.PredictResponse {
@@ -400,7 +393,7 @@ func TestLookupAntiEntropyReplacesStaleEntry(t *testing.T) {
 	// one is a duplicate and is stopped; it is made again until the entry
 	// has gone three rounds without news and the live one is taken.
 	adopted := owner.PlacementStats().Adopted
-	waitCondFor(t, 30*time.Second, "the live activation adopted", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the live activation adopted", func() bool {
 		w := tc.reg.where("stale")
 		if len(w) == 0 {
 			activateBehindDirectory(t, owner, q, "stale")
@@ -451,18 +444,7 @@ func activateBehindDirectory(t *testing.T, from, on *Member, identity string) {
 
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitCondFor(t, 10*time.Second, what, cond)
-}
-
-func waitCondFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func TestRouteSpreadsOverReplicas(t *testing.T) {

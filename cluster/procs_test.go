@@ -126,13 +126,7 @@ func serve(t *testing.T, args ...string) *proc {
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
+	testenv.WaitFor(t, d, what, cond)
 }
 
 // procCluster is the store, etcd, members and clients of one test.
@@ -258,9 +252,7 @@ func predictHTTP(addr, id string, x float64) (servedBy string, err error) {
 }
 
 func TestProcsPlacementFailoverJoin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
+	testenv.SkipShort(t, "multi-process test")
 	pc := newProcCluster(t, 300, "384MiB")
 	var total int64
 	for _, s := range pc.sizes {
@@ -486,9 +478,7 @@ func TestProcsPlacementFailoverJoin(t *testing.T) {
 // Skewed traffic onto a few models of one member: the leader adds replicas
 // (and the rebalancer may move models), and the traffic spreads.
 func TestProcsSkewReplicatesAndRebalances(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
+	testenv.SkipShort(t, "multi-process test")
 	pc := newProcCluster(t, 60, "512MiB")
 	pc.start(3)
 	pc.connect()

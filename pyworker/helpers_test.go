@@ -183,13 +183,7 @@ func predictOne(t testing.TB, m modelhost.Model, doc string) (string, error) {
 // condition, not for a time.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition
-	}
+	testenv.WaitFor(t, d, what, cond)
 }
 
 func pids(s *Supervisor) []int {

@@ -199,8 +199,8 @@ func (e *benchEnv) runRouter(b *testing.B, req, res string, n int) benchResult {
 	ran := make(chan error, 1)
 	m := e.startMeter(b)
 	go func() { ran <- r.Run(runCtx) }()
-	for r.Stats().Acked < int64(n) {
-		time.Sleep(time.Millisecond) // polling a condition, not waiting for time
+	if !testenv.Poll(10*time.Minute, func() bool { return r.Stats().Acked >= int64(n) }) {
+		b.Fatalf("%d of %d entries acknowledged", r.Stats().Acked, n)
 	}
 	result := m.stop(n)
 	st := r.Stats()

@@ -229,13 +229,7 @@ func (e *env) produce(stream string, from, to, models int) {
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not waiting for time
-	}
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 func (e *env) xlen(stream string) int64 {

@@ -104,9 +104,7 @@ func TestModelsPushListPromoteRollback(t *testing.T) {
 
 // The command end to end: serve a store, predict and status over HTTP.
 func TestServePredictStatus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
+	testenv.SkipShort(t, "builds and runs the binary")
 	store := t.TempDir()
 	if code, _, errOut := runCLI("models", "push", writeModelDir(t, "[1,2]"), "--store", store); code != exitOK {
 		t.Fatal(errOut)

@@ -8,9 +8,7 @@ import (
 
 // The example end to end on a few lanes with the real Python worker.
 func TestETA(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains models")
-	}
+	testenv.SkipShort(t, "trains models")
 	if err := run(3, t.TempDir(), testenv.Python(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/manta-ml/manta/internal/testenv"
 )
 
 // The goals of the issue, on the default (benchmark) configuration.
 func TestPlacementGoals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the full simulation takes a few seconds")
-	}
+	testenv.SkipShort(t, "the full simulation takes a few seconds")
 	for _, slack := range []float64{1.15, 1.03} {
 		c := DefaultConfig()
 		c.Slack = slack
@@ -46,9 +46,7 @@ func TestPlacementGoals(t *testing.T) {
 }
 
 func TestCacheGoals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the full trace takes a few seconds")
-	}
+	testenv.SkipShort(t, "the full trace takes a few seconds")
 	rep, err := SimulateCache(DefaultConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -401,19 +401,12 @@ func TestSoak(t *testing.T) {
 	faults := map[string]int{}
 	start := time.Now()
 	// warm-up: the first faults come once the cluster serves
-	warm := time.Now().Add(2 * time.Minute)
-	for {
+	nResults := func() int {
 		resMu.Lock()
-		n := len(seen)
-		resMu.Unlock()
-		if n >= 2*rate {
-			break
-		}
-		if time.Now().After(warm) {
-			t.Fatalf("only %d results in the warm-up", n)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a condition
+		defer resMu.Unlock()
+		return len(seen)
 	}
+	testenv.WaitFor(t, 2*time.Minute, "the warm-up's first results", func() bool { return nResults() >= 2*rate })
 	sampleOnce(false)
 	sampleMu.Lock()
 	m0Start = m0End
@@ -470,56 +463,41 @@ func TestSoak(t *testing.T) {
 	close(stopProducer)
 	<-producerDone
 	// a member killed last is restarted by its goroutine: wait for it
-	upDeadline := time.Now().Add(90 * time.Second)
-	for {
-		up := 0
+	testenv.WaitFor(t, 90*time.Second, "every member up", func() bool {
 		for _, m := range members {
-			if m.pid() != 0 {
-				up++
+			if m.pid() == 0 {
+				return false
 			}
 		}
-		if up == len(members) {
-			break
-		}
-		if time.Now().After(upDeadline) {
-			t.Fatalf("only %d of %d members are up", up, len(members))
-		}
-		time.Sleep(100 * time.Millisecond) // polling a condition
-	}
+		return true
+	})
 	// every id sent must get a result
 	total := int(sent.Load())
-	deadline := time.Now().Add(settling)
-	for {
+	// (reclaim of the last entries takes a few seconds; counted below)
+	testenv.PollEvery(settling, time.Second, func() bool {
 		resMu.Lock()
-		missing := 0
+		defer resMu.Unlock()
 		for i := 0; i < total; i++ {
 			if seen["q-"+strconv.Itoa(i)] == 0 {
-				missing++
+				return false
 			}
 		}
-		resMu.Unlock()
-		if missing == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second) // waiting for reclaim of the last entries
-	}
+		return true
+	})
 	// let member 0 go quiet (its idle actors stop) before the leak sample
-	quietDeadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(quietDeadline) {
+	// (if it does not within 30 s, the leak check below still samples)
+	testenv.PollEvery(30*time.Second, 200*time.Millisecond, func() bool {
 		st, err := status(members[0].http)
-		if err == nil && len(st.Members) > 0 {
-			quiet := true
-			for _, info := range st.Members {
-				if strings.HasSuffix(info.HTTP, members[0].http) && len(info.ActiveModels) > 0 {
-					quiet = false
-				}
-			}
-			if quiet {
-				break
+		if err != nil || len(st.Members) == 0 {
+			return false
+		}
+		for _, info := range st.Members {
+			if strings.HasSuffix(info.HTTP, members[0].http) && len(info.ActiveModels) > 0 {
+				return false
 			}
 		}
-		time.Sleep(200 * time.Millisecond) // polling a condition
-	}
+		return true
+	})
 	close(stopSampler)
 	<-samplerDone
 	sampleOnce(false)

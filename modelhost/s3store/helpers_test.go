@@ -124,13 +124,7 @@ func push(t testing.TB, ctx context.Context, s *Store, id, version string, files
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not waiting for time
-	}
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -181,12 +183,15 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	// link and lost every message in it), so they are always given here.
 	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxRemoteMessageBytes)}
 	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	var clientTLS *tls.Config // for the peer check below
 	if cfg.TLS.Enabled() {
-		sc, dc, err := cfg.TLS.credentials()
+		serverTLS, c, err := cfg.TLS.configs()
 		if err != nil {
 			return nil, err
 		}
-		serverOpts, dialCreds = append(serverOpts, sc), dc
+		clientTLS = c
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(serverTLS)))
+		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))
 	}
 	ropts := []remote.ConfigOption{
 		remote.WithServerOptions(serverOpts...),
@@ -240,7 +245,7 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 		m.lookup = ml
 		ml.begin()
 	}
-	if cfg.TLS.Enabled() && !cfg.skipPeerCheck {
+	if clientTLS != nil && !cfg.skipPeerCheck {
 		// A member whose certificate the cluster refuses must not stay
 		// registered: it would own a share of the directory and answer
 		// nothing. Check before anything is served, and stop.
@@ -250,7 +255,7 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 				peers = append(peers, a)
 			}
 		}
-		if err := cfg.TLS.checkPeers(peers, 2*time.Second); err != nil {
+		if err := checkPeers(clientTLS, peers, 2*time.Second); err != nil {
 			// Deregister first (a non-graceful Shutdown leaves the
 			// registration to expire), then stop.
 			if !client {

@@ -9,9 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 )
 
 // TLSConfig turns on mutual TLS for the members' gRPC remote: every member
@@ -36,15 +33,6 @@ func (t TLSConfig) Validate() error {
 		return errors.New("cluster: config: tls needs cert_file, key_file and ca_file together")
 	}
 	return nil
-}
-
-// credentials loads the files into the gRPC server and dial credentials.
-func (t TLSConfig) credentials() (grpc.ServerOption, grpc.DialOption, error) {
-	server, client, err := t.configs()
-	if err != nil {
-		return nil, nil, err
-	}
-	return grpc.Creds(credentials.NewTLS(server)), grpc.WithTransportCredentials(credentials.NewTLS(client)), nil
 }
 
 // configs loads the files into the server's and the client's tls.Config.
@@ -82,19 +70,16 @@ func (t TLSConfig) configs() (server, client *tls.Config, err error) {
 // ownership of a share of the models would fall to it. It stops instead.
 var ErrPeerRefused = errors.New("cluster: tls: the cluster's members and this member do not trust each other's certificates")
 
-// checkPeers makes a TLS handshake, as the remote would, with each member
-// in peers (at most timeout each, concurrently). It returns nil when one
+// checkPeers makes a TLS handshake with client, as the remote would, with
+// each member in peers (at most timeout each, concurrently). It returns nil when one
 // succeeds or when none could be reached (registrations of members that
 // died linger for a few seconds); ErrPeerRefused naming the certificate
 // problem when every member reached refused the handshake.
-func (t TLSConfig) checkPeers(peers []string, timeout time.Duration) error {
+func checkPeers(client *tls.Config, peers []string, timeout time.Duration) error {
 	if len(peers) == 0 {
 		return nil
 	}
-	_, client, err := t.configs()
-	if err != nil {
-		return err
-	}
+	client = client.Clone()
 	client.NextProtos = []string{"h2"}
 	errs := make(chan error, len(peers))
 	for _, addr := range peers {

@@ -8,10 +8,11 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/manta-ml/manta/internal/secretfile"
 )
 
 // Config configures a Router. The manta command's flags (--redis …) and
@@ -186,13 +187,9 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 		return nil, fmt.Errorf("router: config: redis url %s: %w", RedactURL(c.URL), err)
 	}
 	if c.PasswordFile != "" {
-		b, err := os.ReadFile(c.PasswordFile)
+		pw, err := secretfile.Read(c.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("router: config: password_file: %w", err)
-		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return nil, fmt.Errorf("router: config: password_file %s is empty", c.PasswordFile)
 		}
 		opt.Password = pw
 	}

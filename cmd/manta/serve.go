@@ -4,17 +4,19 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/secretfile"
 	"github.com/manta-ml/manta/ops"
 	"github.com/manta-ml/manta/router"
 )
@@ -130,11 +132,11 @@ func (f *serveFlags) config() (manta.Config, error) {
 	cfg.ProtectMetrics = f.protectMetrics
 	cfg.Pprof = env("MANTA_PPROF", "") != ""
 	if f.httpTokenFile != "" {
-		b, err := os.ReadFile(f.httpTokenFile)
+		tok, err := secretfile.Read(f.httpTokenFile)
 		if err != nil {
 			return cfg, fmt.Errorf("--http-token-file: %w", err)
 		}
-		cfg.HTTPToken = strings.TrimSpace(string(b))
+		cfg.HTTPToken = strings.TrimSpace(tok)
 	}
 	cfg.IdleTimeout = d
 	if err := cfg.Validate(); err != nil {

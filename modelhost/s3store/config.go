@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/manta-ml/manta/internal/secretfile"
 )
 
 // Config configures a Store. Required: Endpoint and Bucket. Everything else
@@ -322,14 +324,9 @@ func envOrFile(name string) (string, error) {
 	if v != "" {
 		return "", fmt.Errorf("s3store: both %s and %s_FILE are set; use one", name, name)
 	}
-	b, err := os.ReadFile(file)
+	s, err := secretfile.Read(file)
 	if err != nil {
-		// The path is not secret; the error of ReadFile holds no content.
 		return "", fmt.Errorf("s3store: %s_FILE: %w", name, err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("s3store: %s_FILE: %s is empty", name, file)
 	}
 	return s, nil
 }

@@ -19,9 +19,9 @@ build: ## build the manta command into bin/ and every example
 	$(GO) build -o $(BIN)/manta ./cmd/manta
 	$(GO) build ./examples/...
 
-# `make test` = setup + vet + race tests (with real Redis, MinIO, etcd, Python)
-# + every fuzz target briefly (FUZZTIME, 5s each here) + the chaos soak's short
-# form (SOAK_DURATION, 60s here).
+# `make test` = setup + no tracked file over 5 MB + vet + race tests (with real
+# Redis, MinIO, etcd, Python) + every fuzz target briefly (FUZZTIME, 5s each
+# here) + the chaos soak's short form (SOAK_DURATION, 60s here).
 # Races: protoactor-go and grpc have data races of their own (grpclog, the
 # member list, disthash, receive timeouts). internal/racecheck runs
 # `go test -race -json` and fails on any race report whose access stack's
@@ -29,6 +29,7 @@ build: ## build the manta command into bin/ and every example
 # through races inside libraries is re-run without -race and must pass.
 .PHONY: test
 test: setup ## setup, go vet, go test -race ./... (real servers; library-only races told apart), fuzz 5s each, soak 60s
+	@./scripts/check-large-files.sh
 	$(GO) vet ./...
 	$(GO) run ./internal/racecheck -count=1 -timeout 30m ./...
 	@FUZZTIME=$${TEST_FUZZTIME:-5s} $(MAKE) --no-print-directory fuzz
@@ -52,17 +53,24 @@ check: ## go vet and staticcheck
 soak: setup ## chaos soak: 3 members, Redis, MinIO, Python, faults injected (SOAK_DURATION, default 5m; SOAK_SEED)
 	MANTA_SOAK=1 SOAK_DURATION=$${SOAK_DURATION:-5m} $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 60m ./internal/soak
 
-# The fuzz targets are found in the sources (no test binary is built to list
-# them); each runs FUZZTIME. A crash fails the target and leaves its input in
-# the package's testdata/fuzz.
+# Fuzzing. internal/fuzzrun finds the targets in the sources (func FuzzX in
+# *_test.go) and runs each for FUZZTIME of wall clock. Go 1.26's coordinator
+# can fail a healthy target with a bare "context deadline exceeded" at the
+# -fuzztime boundary under load (go.dev/issue/75804), writing no input. So the
+# runner decides by the reproducer, not by the exit status alone:
+#   - Go wrote a failing input to <pkg>/testdata/fuzz/<Target>/ (or said
+#     "Failing input written"): a crasher, the step fails at once; the input
+#     stays and `go test` replays it as a seed from then on;
+#   - no input and the only message is "context deadline exceeded": the
+#     boundary race; the target runs once more, and a second such ending is
+#     tolerated and listed in the runner's summary;
+#   - any other failure (build error, failing seed entry): the step fails.
+# internal/fuzzrun's tests check that decision (a real crashing target fails,
+# a boundary deadline does not). `make test` runs it at 5s a target; `make
+# fuzz` is the long manual run (60s a target by default).
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    echo "fuzz $$dir $$f ($${FUZZTIME:-60s})"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$dir; \
-	  done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s); fails only on a real crasher or failure
+	$(GO) run ./internal/fuzzrun -fuzztime $${FUZZTIME:-60s}
 
 .PHONY: proto
 proto: ## regenerate api/*.pb.go with Debian's protoc and the pinned protoc-gen-go

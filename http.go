@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"mime"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/modelhost/s3store"
 	"github.com/manta-ml/manta/ops"
 )
@@ -187,10 +190,7 @@ func (c *Client) httpPredict(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "application/json"
-	}
+	ct := payloadContentType(r.Header.Get("Content-Type"))
 	resp := c.Do(ctx, &api.PredictRequest{ModelId: id, Payload: body, ContentType: ct,
 		RequestId: r.Header.Get("X-Request-Id"), Version: r.URL.Query().Get("version")})
 	out := ToJSON(resp)
@@ -268,3 +268,23 @@ func (c *Client) httpModel(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ = strconv.Itoa
+
+// payloadContentType is the content type a /v1 predict body is passed on
+// with. No content type, and curl's default for -d
+// (application/x-www-form-urlencoded, which no model reads), mean JSON, as
+// does application/json with parameters ("; charset=utf-8"). Any other
+// explicit type is passed on as sent, for the runtime to accept or refuse.
+func payloadContentType(header string) string {
+	if strings.TrimSpace(header) == "" {
+		return modelhost.ContentTypeJSON
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return header
+	}
+	switch mt {
+	case "application/x-www-form-urlencoded", modelhost.ContentTypeJSON:
+		return modelhost.ContentTypeJSON
+	}
+	return header
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"errors"
 	"fmt"
 	"net/http"
@@ -336,13 +337,27 @@ func TestHTTPPredict(t *testing.T) {
 		model, body string
 		status      int
 		code        string
+		ctype       string
 	}{
-		{"lin", `{"features":[3]}`, 200, ""},
-		{"lin", `{"features":[3,4]}`, 400, "bad_input"},
-		{"nope", `{"features":[3]}`, 404, "not_found"},
+		{"lin", `{"features":[3]}`, 200, "", "application/json"},
+		{"lin", `{"features":[3,4]}`, 400, "bad_input", "application/json"},
+		{"nope", `{"features":[3]}`, 404, "not_found", "application/json"},
+		// curl -d's default content type, none at all, and JSON with a
+		// charset all mean JSON; another explicit type keeps its meaning.
+		{"lin", `{"features":[3]}`, 200, "", "application/x-www-form-urlencoded"},
+		{"lin", `{"features":[3]}`, 200, "", ""},
+		{"lin", `{"features":[3]}`, 200, "", "application/json; charset=utf-8"},
+		{"lin", `{"features":[3]}`, 400, "bad_input", "text/csv"},
 	}
 	for _, tc := range cases {
-		resp, err := http.Post("http://"+c.HTTPAddr()+"/v1/models/"+tc.model+"/predict", "application/json", bytes.NewReader([]byte(tc.body)))
+		req, err := http.NewRequest("POST", "http://"+c.HTTPAddr()+"/v1/models/"+tc.model+"/predict", bytes.NewReader([]byte(tc.body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,6 +375,23 @@ func TestHTTPPredict(t *testing.T) {
 			}
 		} else if out.Error == nil || out.Error.Code != tc.code {
 			t.Fatalf("error %+v, want %s", out.Error, tc.code)
+		}
+	}
+	// /v2 infer reads its body as JSON whatever curl -d sends as its type.
+	for _, ct := range []string{"application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequest("POST", "http://"+c.HTTPAddr()+"/v2/models/lin/infer",
+			strings.NewReader(`{"inputs":[{"name":"features","shape":[1,1],"datatype":"FP64","data":[3]}]}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"data":[7]`) {
+			t.Fatalf("/v2 infer with content type %q: %d %s", ct, resp.StatusCode, b)
 		}
 	}
 	resp, err := http.Get("http://" + c.HTTPAddr() + "/v1/status")

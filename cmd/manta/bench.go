@@ -18,7 +18,15 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want sdk or placement")
+		return usagef("bench: want sdk, placement or cluster (manta bench --help)")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, "usage: manta bench sdk|placement|cluster [flags]\n\n"+
+			"  sdk        Predict+Get through Manta against a direct call of the same model\n"+
+			"  placement  the placement and cache simulator\n"+
+			"  cluster    etcd, Redis and K member processes: cold/warm rates, idle CPU, failover\n\n"+
+			"manta bench NAME --help shows each one's flags.\n")
+		return nil
 	}
 	switch args[0] {
 	case "sdk":

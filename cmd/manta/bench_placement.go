@@ -53,7 +53,7 @@ func benchPlacement(args []string, stdout, stderr io.Writer) error {
 		slacks = append(slacks, v)
 	}
 	if err := c.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
 	var out struct {
 		Placement []*placesim.PlacementReport `json:"placement,omitempty"`

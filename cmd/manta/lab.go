@@ -17,12 +17,18 @@ import (
 // (see package lab, and lab.ParseFlags for the flags). Bad flags or a bad
 // config are usage errors; Ctrl-C stops the run.
 func cmdLab(args []string, stdout, stderr io.Writer) error {
-	cfg, err := lab.ParseFlags(args, stderr)
+	out := stderr
+	for _, a := range args {
+		if isHelp(a) {
+			out = stdout // asked for: usage on stdout, exit 0
+		}
+	}
+	cfg, err := lab.ParseFlags(args, out)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -18,12 +19,75 @@ const (
 	exitUsage = 2
 )
 
-// usageError marks bad usage (exit 2).
-type usageError struct{ msg string }
+// usageError marks bad usage (exit 2). With fs set, the command's usage
+// follows the message on stderr.
+type usageError struct {
+	msg string
+	fs  *flag.FlagSet
+}
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
+
+// helpRequest is returned for -h/--help: the command's usage goes to
+// stdout and the exit status is 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (helpRequest) Error() string { return "help requested" }
+func (helpRequest) Unwrap() error { return flag.ErrHelp }
+
+// synopses are the first lines of each command's --help, keyed by the name
+// of its flag set.
+var synopses = map[string]string{
+	"serve":            "manta serve [flags]\n\nRuns one member: the model actors, the HTTP API and, with --redis, stream ingestion.\nA --store directory that does not exist is created (and said so).",
+	"models push":      "manta models push DIR [--store STORE] [--latest]\n\nValidates DIR (manifest.json and its files), hashes it and copies it into the store as\nthe model's next version, manifest last. Creates a directory store that does not exist.",
+	"models list":      "manta models list [--store STORE] [--json]\n\nLists the store's models with their served and latest versions.",
+	"models versions":  "manta models versions MODEL [--store STORE] [--json]\n\nLists MODEL's versions.",
+	"models promote":   "manta models promote MODEL VERSION [--store STORE]\n\nPoints MODEL's LATEST at VERSION.",
+	"models rollback":  "manta models rollback MODEL [--store STORE]\n\nPoints MODEL's LATEST at the version before the one served.",
+	"models rm":        "manta models rm MODEL [VERSION] [--store STORE]\n\nRemoves one version of MODEL, or all of it.",
+	"predict":          "manta predict [--addr HOST:PORT] MODEL JSON\n\nSends one request to a member's HTTP API and prints output, model, version, served_by, latency.",
+	"status":           "manta status [--addr HOST:PORT] [--json]\n\nMembers, memory used/budget, request rate and active models.",
+	"reload":           "manta reload [--addr HOST:PORT] MODEL\n\nLooks for a new version of MODEL now and rolls it out.",
+	"where":            "manta where [--addr HOST:PORT] MODEL\n\nThe members where MODEL (and its replicas) is active.",
+	"certs":            "manta certs DIR [--members a,b,c]\n\nWrites a development CA and one certificate per member for mutual TLS.",
+	"demo":             "manta demo [flags]\n\nGenerates linear models, serves them on one embedded member with a small memory budget,\nsends a Zipf workload and prints what happened.",
+	"bench sdk":        "manta bench sdk [flags]\n\nPredict+Get through Manta against a direct call of the same model.",
+	"bench placement":  "manta bench placement [flags]\n\nThe placement and cache simulator (seeded, deterministic): volume and memory balance.",
+	"bench cluster":    "manta bench cluster [flags]\n\nStarts etcd, Redis and K member processes, generates N tiny models and measures cold\nand warm passes, cross-member latency, idle CPU, memory per activation and failover.",
+}
+
+// printUsage writes a command's usage: its synopsis, then every flag with
+// its default (the usage text names the environment variable that sets it,
+// where one does).
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	if syn, ok := synopses[fs.Name()]; ok {
+		fmt.Fprintf(w, "usage: %s\n\nflags:\n", syn)
+	} else {
+		fmt.Fprintf(w, "usage: manta %s [flags]\n\nflags:\n", fs.Name())
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s\n", f.Name, name, usage)
+		var extra []string
+		if f.DefValue != "" {
+			extra = append(extra, "default "+f.DefValue)
+		}
+		if m := envInUsage.FindString(f.Usage); m != "" {
+			extra = append(extra, "environment "+m)
+		} else {
+			extra = append(extra, "no environment variable")
+		}
+		fmt.Fprintf(w, "      (%s)\n", strings.Join(extra, "; "))
+	})
+}
+
+// envInUsage finds the environment variable a flag's usage names.
+var envInUsage = regexp.MustCompile(`MANTA_[A-Z0-9_]+`)
 
 const usage = `manta: serve and query thousands of ML models
 
@@ -85,16 +149,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var hr helpRequest
+	if errors.As(err, &hr) {
+		printUsage(stdout, hr.fs)
+		return exitOK
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "manta: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) {
+		if ue.fs != nil {
+			fmt.Fprintln(stderr)
+			printUsage(stderr, ue.fs)
+		}
 		return exitUsage
 	}
 	return exitFail
 }
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help" }
 
 // parseInterleaved parses flags that may come before or after positional
 // arguments ("manta models push DIR --store s3://…").
@@ -104,9 +180,9 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, helpRequest{fs}
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{msg: err.Error(), fs: fs}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -162,4 +238,13 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// envInt returns the environment variable as an int, or def when it is
+// unset or not a number.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return def
 }

@@ -256,3 +256,84 @@ func TestServeSecurityFlags(t *testing.T) {
 		t.Errorf("redis user %q, password from the file: %v", opt.Username, opt.Password == "flag-s3cret")
 	}
 }
+
+// Every command answers -h and --help with its usage on stdout and exit 0;
+// an unknown flag prints the same usage to stderr and exits 2.
+func TestEveryCommandHasHelp(t *testing.T) {
+	cmds := [][]string{
+		{"serve"}, {"models", "push"}, {"models", "list"}, {"models", "versions"},
+		{"models", "promote"}, {"models", "rollback"}, {"models", "rm"},
+		{"predict"}, {"status"}, {"reload"}, {"where"}, {"certs"}, {"demo"},
+		{"bench", "sdk"}, {"bench", "placement"}, {"lab"},
+	}
+	for _, cmd := range cmds {
+		for _, h := range []string{"-h", "--help"} {
+			code, out, errOut := runCLI(append(append([]string{}, cmd...), h)...)
+			if code != exitOK || !strings.Contains(out, "usage: manta "+cmd[0]) || errOut != "" {
+				t.Errorf("%v %s: exit %d, stdout %q, stderr %q", cmd, h, code, out, errOut)
+			}
+		}
+		if cmd[0] == "lab" {
+			continue // lab's flags are single-dash Go flags with their own usage
+		}
+		code, out, _ := runCLI(append(append([]string{}, cmd...), "--help")...)
+		if code == exitOK && !strings.Contains(out, "--") {
+			t.Errorf("%v --help lists no flags:\n%s", cmd, out)
+		}
+		code, _, errOut := runCLI(append(append([]string{}, cmd...), "--no-such-flag")...)
+		if code != exitUsage || !strings.Contains(errOut, "no-such-flag") || !strings.Contains(errOut, "usage: manta "+cmd[0]) {
+			t.Errorf("%v --no-such-flag: exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+	for _, group := range [][]string{{"models", "-h"}, {"bench", "--help"}, {"help"}, {"-h"}} {
+		if code, out, _ := runCLI(group...); code != exitOK || !strings.Contains(out, "usage") {
+			t.Errorf("%v: exit %d, %q", group, code, out)
+		}
+	}
+	// Each serve flag shows its environment variable.
+	_, out, _ := runCLI("serve", "--help")
+	for _, want := range []string{"--store", "environment MANTA_STORE", "--port", "environment MANTA_PORT", "default 127.0.0.1:8080"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+}
+
+// A store that does not exist is an error, not an empty listing; push
+// creates a directory store but never a directory named after a URL.
+func TestMissingStore(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	for _, args := range [][]string{
+		{"models", "list", "--store", missing},
+		{"models", "versions", "m", "--store", missing},
+		{"models", "rollback", "m", "--store", missing},
+		{"models", "rm", "m", "--store", missing},
+	} {
+		code, out, errOut := runCLI(args...)
+		if code != exitFail || !strings.Contains(errOut, "does not exist") || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("a read-only command created the store: %v", err)
+	}
+	dir := writeModelDir(t, "[1]")
+	if code, _, errOut := runCLI("models", "push", dir, "--store", missing); code != exitOK {
+		t.Fatalf("push into a new store: exit %d: %s", code, errOut)
+	}
+	if code, out, _ := runCLI("models", "list", "--store", missing); code != exitOK || !strings.Contains(out, "cli-model") {
+		t.Fatalf("list after push: exit %d %q", code, out)
+	}
+
+	// An S3 URL store with no server behind it fails, and leaves no "s3:"
+	// directory in the working directory.
+	wd := t.TempDir()
+	t.Chdir(wd)
+	code, _, _ := runCLI("models", "push", dir, "--store", "s3://bucket/prefix?endpoint=127.0.0.1:1&secure=false")
+	if code == exitOK {
+		t.Fatalf("push to an unreachable S3 store succeeded")
+	}
+	if entries, _ := os.ReadDir(wd); len(entries) != 0 {
+		t.Fatalf("push to an S3 URL created %v in the working directory", entries)
+	}
+}

@@ -14,9 +14,27 @@ import (
 	"github.com/manta-ml/manta/modelhost"
 )
 
+const modelsUsage = `usage: manta models SUBCOMMAND [--store STORE] ...
+
+subcommands:
+  push DIR [--latest]       validate, hash and copy DIR as the next version (manifest last)
+  list [--json]             the store's models
+  versions MODEL [--json]   a model's versions
+  promote MODEL VERSION     point LATEST at VERSION
+  rollback MODEL            point LATEST at the version before the served one
+  rm MODEL [VERSION]        remove a version, or the whole model
+
+--store is a directory or s3://bucket/prefix?endpoint=host:port (default ./models,
+environment MANTA_STORE). manta models SUBCOMMAND --help shows each one's flags.
+`
+
 func cmdModels(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("models: want push, list, versions, promote, rollback or rm")
+		return usagef("models: want push, list, versions, promote, rollback or rm (manta models --help)")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, modelsUsage)
+		return nil
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("models "+sub, flag.ContinueOnError)
@@ -38,9 +56,15 @@ func cmdModels(args []string, stdout, stderr io.Writer) error {
 	if _, ok := want[sub]; !ok && sub != "rm" {
 		return usagef("models: unknown subcommand %q", sub)
 	}
-	if sub == "push" {
-		if err := os.MkdirAll(*store, 0o755); err != nil && !isURL(*store) {
-			return err
+	if !isURL(*store) {
+		// A directory store: push creates it; every other subcommand needs
+		// it to exist (a typo must not look like an empty store).
+		if sub == "push" {
+			if err := os.MkdirAll(*store, 0o755); err != nil {
+				return err
+			}
+		} else if st, err := os.Stat(*store); err != nil || !st.IsDir() {
+			return fmt.Errorf("store %s does not exist or is not a directory", *store)
 		}
 	}
 	st, err := modelhost.OpenStore(ctx, *store)
@@ -56,7 +80,7 @@ func cmdModels(args []string, stdout, stderr io.Writer) error {
 		return modelsVersions(ctx, st, pos[0], *asJSON, stdout)
 	case "promote":
 		if err := modelhost.ValidVersion(pos[1]); err != nil {
-			return usageError{err.Error()}
+			return usageError{msg: err.Error()}
 		}
 		if _, err := st.Manifest(ctx, pos[0], pos[1]); err != nil {
 			return err

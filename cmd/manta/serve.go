@@ -43,7 +43,7 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *flag.FlagSet) error {
 	f.placement = cluster.DefaultPlacementConfig()
 	if err := f.placement.RegisterFlags(fs); err != nil {
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
 	fs.StringVar(&f.store, "store", env("MANTA_STORE", "./models"), "model store: a directory or s3://bucket/prefix?endpoint=host:port (MANTA_STORE)")
 	fs.StringVar(&f.httpAddr, "http", env("MANTA_HTTP", "127.0.0.1:8080"), "HTTP listen address, empty for none (MANTA_HTTP)")
@@ -54,11 +54,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&f.redis, "redis", env("MANTA_REDIS", ""), "Redis URL to ingest requests from streams (MANTA_REDIS)")
 	fs.StringVar(&f.idle, "idle", env("MANTA_IDLE", "5m"), "deactivate a model idle this long (MANTA_IDLE)")
 	fs.StringVar(&f.host, "host", env("MANTA_HOST", "127.0.0.1"), "cluster (gRPC) listen host (MANTA_HOST)")
-	fs.IntVar(&f.port, "port", 0, "cluster (gRPC) port, 0 for a free one")
-	fs.StringVar(&f.member, "member", env("MANTA_MEMBER", ""), "member name in responses (default: its address)")
+	fs.IntVar(&f.port, "port", envInt("MANTA_PORT", 0), "cluster (gRPC) port, 0 for a free one (MANTA_PORT)")
+	fs.StringVar(&f.member, "member", env("MANTA_MEMBER", ""), "member name in responses, default its address (MANTA_MEMBER)")
 	fs.StringVar(&f.redisStreams, "redis-streams", env("MANTA_REDIS_STREAMS", "manta:requests"), "request streams, comma separated (MANTA_REDIS_STREAMS)")
 	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
-	fs.IntVar(&f.redisInflight, "redis-inflight", 1024, "stream entries in flight at most")
+	fs.IntVar(&f.redisInflight, "redis-inflight", envInt("MANTA_REDIS_INFLIGHT", 1024), "stream entries in flight at most (MANTA_REDIS_INFLIGHT)")
 	fs.StringVar(&f.redisPassFile, "redis-password-file", env("MANTA_REDIS_PASSWORD_FILE", ""), "read the Redis password from this file instead of the URL (MANTA_REDIS_PASSWORD_FILE)")
 	fs.StringVar(&f.redisCA, "redis-ca", env("MANTA_REDIS_CA", ""), "CA of the Redis server's certificate, for rediss:// (MANTA_REDIS_CA)")
 	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
@@ -92,7 +92,7 @@ func (f *serveFlags) routerConfig(member string) (router.Config, error) {
 		rc.DefaultDeadline = rc.MaxDeadline
 	}
 	if err := rc.Validate(); err != nil {
-		return rc, usageError{err.Error()}
+		return rc, usageError{msg: err.Error()}
 	}
 	return rc, nil
 }
@@ -140,7 +140,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 	}
 	cfg.IdleTimeout = d
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{err.Error()}
+		return cfg, usageError{msg: err.Error()}
 	}
 	return cfg, nil
 }
@@ -162,11 +162,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Cluster.Provider == cluster.ProviderLocal {
-		if _, err := os.Stat(cfg.Store); os.IsNotExist(err) && !strings.Contains(cfg.Store, "://") {
+	if !strings.Contains(cfg.Store, "://") {
+		if _, err := os.Stat(cfg.Store); os.IsNotExist(err) {
 			if err := os.MkdirAll(cfg.Store, 0o755); err != nil {
 				return err
 			}
+			fmt.Fprintf(stderr, "manta: created the store directory %s (it did not exist; push models with manta models push DIR --store %s)\n", cfg.Store, cfg.Store)
 		}
 	}
 	logger, err := ops.NewLogger(stderr, ops.LogConfig{Format: env("MANTA_LOG_FORMAT", "text"), Level: env("MANTA_LOG_LEVEL", "info")})

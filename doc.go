@@ -21,7 +21,7 @@
 //
 // Errors are checked with errors.Is against ErrNotFound, ErrBadInput,
 // ErrLoadFailed, ErrTooLarge, ErrOverloaded, ErrDeadlineExceeded and
-// ErrInternal: the closed set of error codes of DESIGN.md, the same across
+// ErrInternal: the closed set of error codes of docs/ARCHITECTURE.md, the same across
 // processes and over HTTP.
 //
 // Each member also serves HTTP (Config.HTTPAddr): POST

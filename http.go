@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
-	"mime"
 	"net/http/pprof"
 	"strconv"
 	"strings"
@@ -66,7 +66,7 @@ func ToJSON(r *api.PredictResponse) *ResponseJSON {
 	return out
 }
 
-// HTTPStatus maps an error code to its HTTP status (DESIGN.md "HTTP").
+// HTTPStatus maps an error code to its HTTP status (docs/ARCHITECTURE.md §2.3).
 func HTTPStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 
 // Handler is the member's HTTP API:

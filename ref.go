@@ -152,11 +152,10 @@ func (r *Ref) backoff() bool {
 	}
 }
 
-// retry is called when the activation turned out to be gone.
-func (r *Ref) retry() {
-	if t := r.target.Load(); t != nil {
-		r.c.forget(r.identity, t)
-	}
+// retry is called when the activation gone (the target the request was
+// last sent to) turned out to be gone.
+func (r *Ref) retry(gone *actor.PID) {
+	r.c.forget(r.identity, gone)
 	if r.backoff() {
 		r.send()
 		return
@@ -261,7 +260,18 @@ func (p replyProcess) SendUserMessage(pid *actor.PID, message any) {
 	}
 	switch m := message.(type) {
 	case *actor.DeadLetterResponse:
-		go r.retry()
+		// One retry per send: the answer names the activation it bounced
+		// from; only the first news of the current target's loss resends
+		// (the sweeper may have noticed it too, and a copy of an earlier
+		// send may bounce late). Two retries of one send would fork the
+		// request and spend its tries twice as fast.
+		t := r.target.Load()
+		if t == nil || (m.Target != nil && (m.Target.Id != t.Id || m.Target.Address != t.Address)) {
+			return
+		}
+		if r.target.CompareAndSwap(t, nil) {
+			go r.retry(t)
+		}
 	default:
 		r.finish(m, nil)
 	}

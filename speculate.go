@@ -50,7 +50,7 @@ func WithParams(params map[string]string) Option {
 func Strategies() []string { return strategy.Strategies() }
 
 // Speculate serves payload with a speculative strategy over several models
-// (DESIGN.md "Speculative strategies") and returns at once with a Ref. A
+// (docs/ARCHITECTURE.md §7) and returns at once with a Ref. A
 // collector actor, spawned for this request on this client's actor system,
 // calls the models the strategy picks, when it picks them, and the Ref
 // completes with the strategy's answer: Result names the strategy, the

@@ -47,7 +47,7 @@ type CollectorConfig struct {
 	Logger *slog.Logger
 }
 
-// Collectors spawns collector actors on one actor system (DESIGN.md
+// Collectors spawns collector actors on one actor system (docs/ARCHITECTURE.md
 // "Collector actor") and routes the model actors' answers to them. Build one
 // per client or member and call Spawn once per speculative request. It is
 // safe for concurrent use.

@@ -56,7 +56,7 @@ const (
 	stateStopping
 )
 
-// modelActor is the grain serving one model (DESIGN.md "Model actor").
+// modelActor is the grain serving one model (docs/ARCHITECTURE.md §2.1).
 type modelActor struct {
 	host     *Host
 	identity string

@@ -13,7 +13,7 @@ var codeNames = map[ErrorCode]string{
 	ErrorCode_ERROR_CODE_INTERNAL:          "internal",
 }
 
-// Name is the code's wire name of DESIGN.md: not_found, bad_input, load_failed,
+// Name is the code's wire name of docs/ARCHITECTURE.md: not_found, bad_input, load_failed,
 // too_large, overloaded, deadline_exceeded or internal ("" when unspecified).
 func (c ErrorCode) Name() string { return codeNames[c] }
 
@@ -37,7 +37,7 @@ func NewError(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// HTTPStatus is the HTTP status of an error code (DESIGN.md "HTTP"): 200
+// HTTPStatus is the HTTP status of an error code (docs/ARCHITECTURE.md §2.3): 200
 // for none, 400 bad_input, 404 not_found, 413 too_large, 429 overloaded,
 // 504 deadline_exceeded, 502 load_failed, 500 internal.
 func (c ErrorCode) HTTPStatus() int {

@@ -1,4 +1,4 @@
-// The Python worker protocol (DESIGN.md "Python worker protocol"): frames of
+// The Python worker protocol (docs/ARCHITECTURE.md §8): frames of
 // a uint32 big-endian length followed by one of these messages, over the
 // worker's stdin (WorkerRequest) and stdout (WorkerResponse).
 //

@@ -1,5 +1,5 @@
 // Package cluster starts Manta members on a Proto.Actor cluster and places
-// model actors on them (DESIGN.md "Placement"): providers (local:
+// model actors on them (docs/ARCHITECTURE.md §3–4): providers (local:
 // in-process, the embedded default; etcd: several processes; automanaged),
 // a quiet logger, and Manta's IdentityLookup, the default for every
 // provider.

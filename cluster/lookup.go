@@ -34,7 +34,7 @@ const (
 	replicasKey = "manta.replicas"
 )
 
-// Lookup is Manta's IdentityLookup (DESIGN.md "Placement"). The
+// Lookup is Manta's IdentityLookup (docs/ARCHITECTURE.md §3–4). The
 // rendezvous owner of an identity (protoactor's rule, among the members
 // hosting its kind) is only its directory: on the first lookup the
 // directory estimates the model's memory (Source.Estimate), chooses the

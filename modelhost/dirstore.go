@@ -16,7 +16,7 @@ import (
 	"github.com/manta-ml/manta/api"
 )
 
-// DirStore is a Store in a local directory, with the layout of DESIGN.md:
+// DirStore is a Store in a local directory, with the layout of docs/ARCHITECTURE.md:
 //
 //	<root>/<model_id>/<version>/manifest.json
 //	<root>/<model_id>/<version>/<artifact files>

@@ -18,7 +18,7 @@ import (
 // LinearRuntimeName is the name of the built-in linear runtime.
 const LinearRuntimeName = "linear"
 
-// LinearSpec is the content of a linear model's entrypoint file (DESIGN.md
+// LinearSpec is the content of a linear model's entrypoint file (docs/ARCHITECTURE.md
 // "The linear format"):
 //
 //	{"weights": [w1, ..., wn], "bias": b, "link": "identity" | "logistic"}

@@ -64,7 +64,7 @@ type Batch struct {
 	MaxWaitMS int `json:"max_wait_ms,omitempty"`
 }
 
-// Manifest describes one version of one model (DESIGN.md "Model store layout").
+// Manifest describes one version of one model (docs/ARCHITECTURE.md §9).
 type Manifest struct {
 	ID          string            `json:"id"`
 	Version     string            `json:"version"`

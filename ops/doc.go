@@ -13,7 +13,7 @@
 //
 // Server holds the HTTP endpoints over a Backend (*manta.Client is one):
 // /v2/... (Open Inference Protocol: health, model metadata and readiness,
-// infer with the tabular mapping of DESIGN.md), /v1/members and /v1/member
+// infer with the tabular mapping of docs/ARCHITECTURE.md), /v1/members and /v1/member
 // (members with memory, active models and per-model stats),
 // /v1/models/{id} (ModelHandler), /metrics and the status page at /. It
 // does not listen; Register mounts it on a mux:

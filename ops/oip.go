@@ -15,7 +15,7 @@ import (
 	"github.com/manta-ml/manta/modelhost"
 )
 
-// Names of the tensors of the tabular mapping (DESIGN.md "HTTP").
+// Names of the tensors of the tabular mapping (docs/ARCHITECTURE.md §2.3).
 const (
 	TensorFeatures      = "features"
 	TensorPrediction    = "prediction"

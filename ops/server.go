@@ -154,7 +154,7 @@ func moduleVersion() string {
 	return "devel"
 }
 
-// httpStatus maps an error code to its HTTP status (DESIGN.md "HTTP").
+// httpStatus maps an error code to its HTTP status (docs/ARCHITECTURE.md §2.3).
 func httpStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -171,7 +171,7 @@ func flatten(raw json.RawMessage, out *[]float64, limit, depth int) error {
 	return nil
 }
 
-// featuresPayload is the tabular request of DESIGN.md: {"features": [...]}.
+// featuresPayload is the tabular request of docs/ARCHITECTURE.md: {"features": [...]}.
 // bits 32 prints the shortest form that round-trips a float32 (0.3, not
 // 0.30000001192092896).
 func featuresPayload(row []float64, bits int) []byte {

@@ -11,7 +11,7 @@ import (
 
 // Frames are a uint32 big-endian length, then that many bytes of one
 // protobuf message (api.WorkerRequest to the worker, api.WorkerResponse
-// back). DESIGN.md "Python worker protocol".
+// back). docs/ARCHITECTURE.md §8.
 
 // errFrameTooLarge is wrapped by readFrame for a length above the cap.
 var errFrameTooLarge = errors.New("frame too large")

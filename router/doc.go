@@ -3,7 +3,7 @@
 // through a Dispatcher (the SDK's client) and writing the result to the
 // entry's reply_to stream.
 //
-// Guarantees (DESIGN.md, "Redis Streams"):
+// Guarantees (docs/ARCHITECTURE.md §2.2):
 //   - At least once: an entry is acknowledged (XACK) only after its result
 //     or dead letter has been written (XADD). Results carry the request id,
 //     so consumers can drop the duplicates a reclaim can cause.

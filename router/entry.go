@@ -12,7 +12,7 @@ import (
 	"github.com/manta-ml/manta/modelhost"
 )
 
-// Request stream fields (DESIGN.md, "Redis Streams").
+// Request stream fields (docs/ARCHITECTURE.md §2.2).
 const (
 	FieldModel       = "model"
 	FieldID          = "id"
@@ -108,7 +108,7 @@ func entryErr(reason, format string, args ...any) *EntryError {
 }
 
 // validModelID reports whether id is a valid model id: the model store's
-// rule (modelhost.ValidID, DESIGN.md).
+// rule (modelhost.ValidID, docs/ARCHITECTURE.md).
 func validModelID(id string) bool { return modelhost.ValidID(id) == nil }
 
 // validStrategy reports whether s matches ^[a-z0-9][a-z0-9._-]{0,63}$.

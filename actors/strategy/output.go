@@ -6,7 +6,7 @@ import (
 	"math"
 )
 
-// Helpers that read model outputs. Outputs are bytes; by DESIGN.md they are
+// Helpers that read model outputs. Outputs are bytes; by docs/ARCHITECTURE.md they are
 // JSON objects such as {"prediction": 0.93, "probabilities": [0.07, 0.93]}.
 
 // Canonical returns a form of output in which equal JSON values are equal

@@ -33,6 +33,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchSDK(args[1:], stdout)
 	case "placement":
 		return benchPlacement(args[1:], stdout, stderr)
+	case "cluster":
+		return benchCluster(args[1:], stdout, stderr)
 	}
 	return usagef("bench: unknown benchmark %q", args[0])
 }

@@ -13,7 +13,12 @@ import (
 
 // benchPlacement is `manta bench placement`: the placement and cache-policy
 // simulation (internal/placesim) with a fixed seed, printed as tables (or
-// JSON). Every run with the same flags prints the same figures.
+// JSON). Every run with the same flags prints the same figures. Hot models
+// get replicas by the live leader's rule (--hot-rate, --max-replicas: a
+// model measured above hot-rate × a member's mean volume gets
+// ⌈volume/hot⌉−1 replicas, capped), each placed away from the model's
+// other copies, its volume split evenly over them; the tables show the
+// replicas placed and the hottest model's copies for every strategy.
 func benchPlacement(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench placement", flag.ContinueOnError)
 	d := placesim.DefaultConfig()
@@ -31,6 +36,8 @@ func benchPlacement(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.MaxMoves, "moves", d.MaxMoves, "rebalancer moves per cycle (K)")
 	fs.IntVar(&c.CoolDown, "cooldown", d.CoolDown, "cycles a moved model stays put")
 	fs.IntVar(&c.Staleness, "staleness", d.Staleness, "placements between gossip rounds")
+	fs.Float64Var(&c.HotRate, "hot-rate", d.HotRate, "volume one activation serves before its model gets replicas, as a multiple of one member's mean volume (the live --hot-rate is this × the cluster's requests/s per member; <0: no replicas)")
+	fs.IntVar(&c.MaxReplicas, "max-replicas", d.MaxReplicas, "replicas of one model at most (the live --max-replicas)")
 	fs.IntVar(&c.DriftHot, "drift", d.DriftHot, "hot models that swap popularity half-way")
 	fs.IntVar(&c.TraceRequests, "trace", d.TraceRequests, "requests in the cache trace")
 	fs.Float64Var(&c.CacheFraction, "cache-fraction", d.CacheFraction, "cache budget as a fraction of the total size")

@@ -40,22 +40,22 @@ func (helpRequest) Unwrap() error { return flag.ErrHelp }
 // synopses are the first lines of each command's --help, keyed by the name
 // of its flag set.
 var synopses = map[string]string{
-	"serve":            "manta serve [flags]\n\nRuns one member: the model actors, the HTTP API and, with --redis, stream ingestion.\nA --store directory that does not exist is created (and said so).",
-	"models push":      "manta models push DIR [--store STORE] [--latest]\n\nValidates DIR (manifest.json and its files), hashes it and copies it into the store as\nthe model's next version, manifest last. Creates a directory store that does not exist.",
-	"models list":      "manta models list [--store STORE] [--json]\n\nLists the store's models with their served and latest versions.",
-	"models versions":  "manta models versions MODEL [--store STORE] [--json]\n\nLists MODEL's versions.",
-	"models promote":   "manta models promote MODEL VERSION [--store STORE]\n\nPoints MODEL's LATEST at VERSION.",
-	"models rollback":  "manta models rollback MODEL [--store STORE]\n\nPoints MODEL's LATEST at the version before the one served.",
-	"models rm":        "manta models rm MODEL [VERSION] [--store STORE]\n\nRemoves one version of MODEL, or all of it.",
-	"predict":          "manta predict [--addr HOST:PORT] MODEL JSON\n\nSends one request to a member's HTTP API and prints output, model, version, served_by, latency.",
-	"status":           "manta status [--addr HOST:PORT] [--json]\n\nMembers, memory used/budget, request rate and active models.",
-	"reload":           "manta reload [--addr HOST:PORT] MODEL\n\nLooks for a new version of MODEL now and rolls it out.",
-	"where":            "manta where [--addr HOST:PORT] MODEL\n\nThe members where MODEL (and its replicas) is active.",
-	"certs":            "manta certs DIR [--members a,b,c]\n\nWrites a development CA and one certificate per member for mutual TLS.",
-	"demo":             "manta demo [flags]\n\nGenerates linear models, serves them on one embedded member with a small memory budget,\nsends a Zipf workload and prints what happened.",
-	"bench sdk":        "manta bench sdk [flags]\n\nPredict+Get through Manta against a direct call of the same model.",
-	"bench placement":  "manta bench placement [flags]\n\nThe placement and cache simulator (seeded, deterministic): volume and memory balance.",
-	"bench cluster":    "manta bench cluster [flags]\n\nStarts etcd, Redis and K member processes, generates N tiny models and measures cold\nand warm passes, cross-member latency, idle CPU, memory per activation and failover.",
+	"serve":           "manta serve [flags]\n\nRuns one member: the model actors, the HTTP API and, with --redis, stream ingestion.\nA --store directory that does not exist is created (and said so).",
+	"models push":     "manta models push DIR [--store STORE] [--latest]\n\nValidates DIR (manifest.json and its files), hashes it and copies it into the store as\nthe model's next version, manifest last. Creates a directory store that does not exist.",
+	"models list":     "manta models list [--store STORE] [--json]\n\nLists the store's models with their served and latest versions.",
+	"models versions": "manta models versions MODEL [--store STORE] [--json]\n\nLists MODEL's versions.",
+	"models promote":  "manta models promote MODEL VERSION [--store STORE]\n\nPoints MODEL's LATEST at VERSION.",
+	"models rollback": "manta models rollback MODEL [--store STORE]\n\nPoints MODEL's LATEST at the version before the one served.",
+	"models rm":       "manta models rm MODEL [VERSION] [--store STORE]\n\nRemoves one version of MODEL, or all of it.",
+	"predict":         "manta predict [--addr HOST:PORT] MODEL JSON\n\nSends one request to a member's HTTP API and prints output, model, version, served_by, latency.",
+	"status":          "manta status [--addr HOST:PORT] [--json]\n\nMembers, memory used/budget, request rate and active models.",
+	"reload":          "manta reload [--addr HOST:PORT] MODEL\n\nLooks for a new version of MODEL now and rolls it out.",
+	"where":           "manta where [--addr HOST:PORT] MODEL\n\nThe members where MODEL (and its replicas) is active.",
+	"certs":           "manta certs DIR [--members a,b,c]\n\nWrites a development CA and one certificate per member for mutual TLS.",
+	"demo":            "manta demo [flags]\n\nGenerates linear models, serves them on one embedded member with a small memory budget,\nsends a Zipf workload and prints what happened.",
+	"bench sdk":       "manta bench sdk [flags]\n\nPredict+Get through Manta against a direct call of the same model.",
+	"bench placement": "manta bench placement [flags]\n\nThe placement and cache simulator (seeded, deterministic): volume and memory balance.",
+	"bench cluster":   "manta bench cluster [flags]\n\nStarts etcd, Redis and K member processes, generates N tiny models and measures cold\nand warm passes, cross-member latency, idle CPU, memory per activation and failover.",
 }
 
 // printUsage writes a command's usage: its synopsis, then every flag with
@@ -101,7 +101,7 @@ usage:
   manta where    [--addr HOST:PORT] MODEL     the members where MODEL is active
   manta certs    DIR [--members a,b,c]        a development CA and member certificates for mutual TLS
   manta demo     [--models 1000] [--requests 20000] [--budget 48MiB]
-  manta bench    sdk [--duration 3s] | placement [flags]
+  manta bench    sdk [--duration 3s] | placement [flags] | cluster [--members 3] [--models 10000]
   manta lab      [-scenario …] [-seed 1] [-requests 20000]   compare speculative strategies (virtual clock)
 
 Every flag also reads an environment variable: MANTA_STORE, MANTA_HTTP, MANTA_CLUSTER,
@@ -170,7 +170,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // isHelp reports whether arg asks for help.
-func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help" }
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
 
 // parseInterleaved parses flags that may come before or after positional
 // arguments ("manta models push DIR --store s3://…").

@@ -1,5 +1,5 @@
 // Package modelgen writes model versions straight into a directory store
-// (the layout of DESIGN.md) for tests, examples and the demo.
+// (the layout of docs/ARCHITECTURE.md) for tests, examples and the demo.
 package modelgen
 
 import (

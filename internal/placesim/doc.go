@@ -14,8 +14,28 @@
 //     a greedy vector bin-packing assigns them;
 //   - manta: cluster/placement's Choose on first activation (cold models by
 //     memory alone, over gossip that is Staleness placements old), then
-//     cluster/placement's Plan every cycle (≤ K moves, hysteresis,
+//     every cycle the live leader's round (cluster/rebalance.go): replicas
+//     of hot models, then cluster/placement's Plan (≤ K moves, hysteresis,
 //     cool-down).
+//
+// Replicas follow the live leader's rule, in the simulator's units: one
+// activation is meant to serve HotRate × one member's mean measured volume
+// (hot; the live HotRate is in requests/s, so HotRate here is the live
+// value over the cluster's rate per member); a model measured at r gets
+// min(⌈r/hot⌉−1, MaxReplicas) replicas at once, and loses one a cycle
+// once it has more than it wants and r < 0.6 × hot × its replicas. Its
+// volume is split evenly over its copies (as Lookup.Route spreads
+// requests) and every copy takes the model's bytes on its member. Manta
+// places a replica as the leader does: placement.Choose over all members
+// on the loads before the cycle, the replica counted at hot, away from the
+// members hosting the model's other copies (a replica that fits only
+// beside another copy waits for the next cycle); a replicated model's
+// activations stay put (the plan freezes them). The table is decided once
+// a cycle from the shared measurements and the baselines get it too, each
+// placing copies its own way: rendezvous on the next members of the
+// model's rendezvous ranking, the knapsack as one item per copy (never two
+// on a member). HotRate 0.5 and MaxReplicas 15 are the defaults (the live
+// cluster's MaxReplicas is 3: see below); HotRate < 0 turns replicas off.
 //
 // Half-way through, the popularity of a fraction of the models drifts, so
 // the second half measures how each strategy follows change.
@@ -28,18 +48,32 @@
 // do on independent draws) and Belady.
 //
 // Figures (seed 1, `manta bench placement`; max/mean of per-member volume
-// and memory at the end of each phase, moves during it):
+// and memory at the end of each phase, moves during it, replicas placed
+// and the hottest model's copies):
 //
-//	budgets 15% over the total size    volume  memory  moves  unplaced
-//	rendezvous            steady        1.722   1.049      0   0.00%
-//	knapsack              steady        1.002   1.149  86709   0.00%
-//	manta (+ rebalancer)  steady        1.047   1.003    160   0.00%
-//	manta (+ rebalancer)  after drift   1.040   1.004     18   0.00%
+//	budgets 15% over the total size    volume  memory  moves  unplaced  replicas  top copies
+//	rendezvous            steady        1.344   1.049      0   0.00%     1         2
+//	knapsack              steady        1.002   1.104  87063   0.00%     1         2
+//	manta (+ rebalancer)  steady        1.037   1.008     52   0.00%     1         2
+//	manta (+ rebalancer)  after drift   1.039   1.012     39   0.00%     1         2
 //	budgets 3% over the total size
-//	rendezvous            steady        1.722   1.032      0   0.30%
-//	knapsack              steady        1.185   1.030  72894   0.00%
-//	manta (+ rebalancer)  steady        1.048   1.009    160   0.00%
-//	manta (+ rebalancer)  after drift   1.049   1.009     25   0.00%
+//	rendezvous            steady        1.344   1.032      0   0.30%     1         2
+//	knapsack              steady        1.003   1.030  87303   0.00%     1         2
+//	manta (+ rebalancer)  steady        1.037   1.009     51   0.00%     1         2
+//	manta (+ rebalancer)  after drift   1.042   1.009     58   0.00%     1         2
+//
+// Without replicas (--hot-rate -1) manta's steady volume is 1.047 after
+// 160 moves and rendezvous's 1.722. At 64 members and 10^5 models (the top
+// model carries 8.3% of requests, 5.3 members' mean) no placement can
+// balance the model on one activation (max/mean ≥ 5.3; manta 5.47 without
+// replicas); the live cap of 3 replicas leaves its 4 copies at 1.33 each
+// (manta 1.63). With the defaults the top model has 11 copies and manta's
+// steady row is 1.036 volume, 1.006 memory after 67 moves (after the
+// drift, whose new hot models land on members already loaded and stay
+// put once replicated, 1.20). A hot rate of one member's mean (≈ 6
+// copies, each 0.88 of a member's mean) is not enough either: the members
+// hosting them keep their hundreds of small models, more than K moves a
+// cycle can shed, and stay at 1.28.
 //
 //	cache, budget 10% of the total      byte miss  object miss  / belady
 //	lru                                 0.3347     0.3294       1.761

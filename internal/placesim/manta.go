@@ -1,6 +1,7 @@
 package placesim
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/manta-ml/manta/cluster/placement"
@@ -26,7 +27,7 @@ type mantaSim struct {
 
 func newMantaSim(c Config, w *workload) *mantaSim {
 	s := &mantaSim{c: c, w: w, rng: newRand(c.Seed, 6)}
-	s.assign = make(assignment, len(w.ids))
+	s.assign = newAssignment(len(w.ids))
 	cfg := placement.DefaultPlanConfig()
 	cfg.MaxMoves, cfg.CoolDown = c.MaxMoves, c.CoolDown
 	s.plan = placement.NewPlanner(cfg)
@@ -35,8 +36,7 @@ func newMantaSim(c Config, w *workload) *mantaSim {
 	for i, m := range w.members {
 		idx[m] = i
 	}
-	for i := range s.assign {
-		s.assign[i] = -1
+	for i := range s.dir {
 		s.dir[i] = idx[placement.Owner(w.ids[i], w.members)]
 	}
 	s.real = s.assign.members(w, make([]float64, len(w.ids)))
@@ -62,14 +62,14 @@ func (s *mantaSim) place(i int) {
 	for tries := 0; tries < len(view); tries++ {
 		m, err := placement.Choose(view, x, placement.DefaultWeights(), 0, s.rng)
 		if err != nil {
-			s.assign[i] = -1
+			s.assign.at[i] = -1
 			return
 		}
 		if s.real[m].Active+x.Bytes > s.real[m].Budget {
 			view[m] = s.real[m] // refused: the directory learns the truth
 			continue
 		}
-		s.assign[i] = m
+		s.assign.at[i] = m
 		for _, v := range [][]placement.Member{s.real, view} {
 			v[m].Active += x.Bytes
 			v[m].Models++
@@ -81,7 +81,7 @@ func (s *mantaSim) place(i int) {
 		}
 		return
 	}
-	s.assign[i] = -1
+	s.assign.at[i] = -1
 }
 
 func (s *mantaSim) placeAll() {
@@ -90,34 +90,95 @@ func (s *mantaSim) placeAll() {
 	}
 }
 
-// cycle is one rebalancer round on measured volumes est; it returns the
-// moves made.
-func (s *mantaSim) cycle(est []float64) (int, int64) {
+// cycle is one leader round on measured volumes est, in the live
+// leader's order (cluster/rebalance.go): replicas first, then the plan.
+// table is this cycle's replica table (adjustReplicas) and hot the volume
+// one activation is meant to serve. Both steps work from the loads as
+// they were before this cycle's replica changes, as the live leader's
+// gossiped view is. It returns the moves made and their bytes.
+func (s *mantaSim) cycle(est []float64, table []int, hot float64) (int, int64) {
 	s.est = est
 	s.real = s.assign.members(s.w, est)
 	s.gossip()
 	for _, i := range s.w.arrival { // unplaced models are retried by their next request
-		if s.assign[i] < 0 {
+		if s.assign.at[i] < 0 {
 			s.place(i)
 		}
 	}
-	items := make([]placement.Item, 0, len(s.assign))
-	for i, m := range s.assign {
+	// The plan's items: every activation; a replicated model stays put
+	// (its replicas spread it), as in the live plan.
+	type ref struct{ model, copy int }
+	var items []placement.Item
+	var refs []ref
+	for i, m := range s.assign.at {
 		if m < 0 {
 			continue
 		}
-		items = append(items, placement.Item{Identity: s.w.ids[i], Member: m, Bytes: s.w.sizes[i], Rate: est[i]})
+		rep := s.assign.rep[i]
+		rate := est[i] / float64(1+len(rep))
+		items = append(items, placement.Item{Identity: s.w.ids[i], Member: m, Bytes: s.w.sizes[i], Rate: rate, Frozen: table[i] > 0})
+		refs = append(refs, ref{i, 0})
+		for j, x := range rep {
+			items = append(items, placement.Item{Identity: fmt.Sprintf("%s@%d", s.w.ids[i], j+1), Member: x, Bytes: s.w.sizes[i], Rate: rate, Frozen: true})
+			refs = append(refs, ref{i, j + 1})
+		}
 	}
-	moves := s.plan.Cycle(s.assign.members(s.w, est), items)
-	idx := map[string]int{}
-	for i, id := range s.w.ids {
-		idx[id] = i
+	view := s.assign.members(s.w, est)
+	s.replicas(table, hot, append([]placement.Member(nil), view...))
+	moves := s.plan.Cycle(view, items)
+	byID := make(map[string]int, len(items))
+	for k, it := range items {
+		byID[it.Identity] = k
 	}
 	var bytes int64
 	for _, mv := range moves {
-		i := idx[mv.Identity]
-		s.assign[i] = mv.To
+		r := refs[byID[mv.Identity]]
+		if r.copy != 0 || s.assign.hosts(r.model, mv.To) {
+			continue // frozen items never move; kept for safety
+		}
+		s.assign.at[r.model] = mv.To
 		bytes += mv.Bytes
 	}
 	return len(moves), bytes
+}
+
+// replicas brings each model's replicas to table: the extra ones go (the
+// highest first), the missing ones are placed the way the live leader
+// places them: placement.Choose over every member (no sampling) on the
+// loads before this cycle, the new replica counted at hot, avoiding the
+// members hosting another copy of the model. A replica that only fits on
+// such a member is not placed (two copies on one member spread nothing)
+// and is tried again next cycle.
+func (s *mantaSim) replicas(table []int, hot float64, members []placement.Member) {
+	for i, k := range table {
+		if s.assign.at[i] < 0 {
+			continue
+		}
+		if len(s.assign.rep[i]) > k {
+			s.assign.rep[i] = s.assign.rep[i][:k]
+			if k == 0 {
+				delete(s.assign.rep, i)
+			}
+		}
+	}
+	for i, k := range table {
+		if s.assign.at[i] < 0 || len(s.assign.rep[i]) >= k {
+			continue
+		}
+		for j := len(s.assign.rep[i]) + 1; j <= k; j++ {
+			avoid := []string{s.w.members[s.assign.at[i]]}
+			for _, x := range s.assign.rep[i] {
+				avoid = append(avoid, s.w.members[x])
+			}
+			x := placement.Model{Identity: fmt.Sprintf("%s@%d", s.w.ids[i], j), Bytes: s.w.sizes[i], Rate: hot, Avoid: avoid}
+			m, err := placement.Choose(members, x, placement.DefaultWeights(), 0, nil)
+			if err != nil || s.assign.hosts(i, m) {
+				break
+			}
+			s.assign.rep[i] = append(s.assign.rep[i], m)
+			members[m].Active += x.Bytes
+			members[m].Rate += x.Rate
+			members[m].Models++
+		}
+	}
 }

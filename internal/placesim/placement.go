@@ -2,6 +2,7 @@ package placesim
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/manta-ml/manta/cluster/placement"
@@ -30,6 +31,11 @@ type PlacementRow struct {
 	MovedBytes int64 `json:"moved_bytes"`
 	// Unplaced is the fraction of models that could not be placed.
 	Unplaced float64 `json:"unplaced"`
+	// Replicas is the replicas placed (activations beyond each model's
+	// first; each takes its model's bytes and an even share of its
+	// volume); TopCopies is the activations of the most popular model.
+	Replicas  int `json:"replicas"`
+	TopCopies int `json:"top_copies"`
 }
 
 // PlacementReport is the placement simulation's result.
@@ -53,21 +59,70 @@ func (r *PlacementReport) Row(strategy, phase string) PlacementRow {
 	return PlacementRow{}
 }
 
-// assignment maps model index -> member index (-1: unplaced).
-type assignment []int
+// assignment is one strategy's placement: at maps a model to the member
+// of its primary activation (-1: unplaced), rep to the members of its
+// replicas id@1..id@k in order (no two copies of a model on one member).
+// A model's volume is split evenly over its copies, as Lookup.Route
+// spreads requests over them.
+type assignment struct {
+	at  []int
+	rep map[int][]int
+}
 
+func newAssignment(n int) assignment {
+	a := assignment{at: make([]int, n), rep: map[int][]int{}}
+	for i := range a.at {
+		a.at[i] = -1
+	}
+	return a
+}
+
+// copies is how many activations model i has (0 when unplaced).
+func (a assignment) copies(i int) int {
+	if a.at[i] < 0 {
+		return 0
+	}
+	return 1 + len(a.rep[i])
+}
+
+// hosts reports whether member m holds a copy of model i.
+func (a assignment) hosts(i, m int) bool {
+	return a.at[i] == m || slices.Contains(a.rep[i], m)
+}
+
+// replicas is the number of replicas placed (copies beyond the first).
+func (a assignment) replicas() int {
+	n := 0
+	for i, r := range a.rep {
+		if a.at[i] >= 0 {
+			n += len(r)
+		}
+	}
+	return n
+}
+
+// members is the members' loads: each copy of a model takes its bytes and
+// an even share of rates[i].
 func (a assignment) members(w *workload, rates []float64) []placement.Member {
 	ms := make([]placement.Member, len(w.members))
 	for i := range ms {
 		ms[i] = placement.Member{ID: w.members[i], Budget: w.budgets[i]}
 	}
-	for i, m := range a {
+	add := func(m, i int, r float64) {
+		ms[m].Active += w.sizes[i]
+		ms[m].Models++
+		ms[m].Rate += r
+	}
+	for i, m := range a.at {
 		if m < 0 {
 			continue
 		}
-		ms[m].Active += w.sizes[i]
-		ms[m].Models++
-		ms[m].Rate += rates[i]
+		rep := a.rep[i]
+		r := rates[i] / float64(1+len(rep))
+		add(m, i, r)
+		for _, x := range rep {
+			add(x, i, r)
+		}
 	}
 	return ms
 }
@@ -75,28 +130,83 @@ func (a assignment) members(w *workload, rates []float64) []placement.Member {
 func (a assignment) row(w *workload, strategy, phase string, moves int, moved int64) PlacementRow {
 	b := placement.Balance(a.members(w, w.vol))
 	un := 0
-	for _, m := range a {
+	for _, m := range a.at {
 		if m < 0 {
 			un++
 		}
 	}
+	top := 0
+	for i, v := range w.vol {
+		if v > w.vol[top] {
+			top = i
+		}
+	}
 	return PlacementRow{Strategy: strategy, Phase: phase, VolumeMaxMean: b.Volume, MemoryMaxMean: b.Memory,
-		Moves: moves, MovedBytes: moved, Unplaced: float64(un) / float64(len(a))}
+		Moves: moves, MovedBytes: moved, Unplaced: float64(un) / float64(len(a.at)),
+		Replicas: a.replicas(), TopCopies: a.copies(top)}
 }
 
+// diff counts the copies (primary, id@1, ...) placed in both from and to
+// on different members, and their bytes.
 func diff(w *workload, from, to assignment) (int, int64) {
 	n, bytes := 0, int64(0)
-	for i := range from {
-		if from[i] >= 0 && to[i] >= 0 && from[i] != to[i] {
+	count := func(i, a, b int) {
+		if a >= 0 && b >= 0 && a != b {
 			n++
 			bytes += w.sizes[i]
+		}
+	}
+	for i := range from.at {
+		count(i, from.at[i], to.at[i])
+		if from.at[i] < 0 || to.at[i] < 0 {
+			continue
+		}
+		fr, tr := from.rep[i], to.rep[i]
+		for j := 0; j < min(len(fr), len(tr)); j++ {
+			count(i, fr[j], tr[j])
 		}
 	}
 	return n, bytes
 }
 
+// adjustReplicas is the live leader's replica rule (cluster/rebalance.go,
+// adjustReplicas) on the measured volumes est, in the simulator's units:
+// one activation is meant to serve hot = c.HotRate × one member's mean
+// measured volume; a model measured at r wants min(max(⌈r/hot⌉−1, 0),
+// c.MaxReplicas) replicas and gets them at once; it loses one (one a
+// cycle) when it has more than it wants and r < 0.6 × hot × its replicas.
+// table holds each model's replicas and is updated in place; it returns
+// hot (0: replicas are off).
+func adjustReplicas(table []int, est []float64, c Config) float64 {
+	if c.HotRate < 0 {
+		return 0
+	}
+	var total float64
+	for _, r := range est {
+		total += r
+	}
+	hot := c.HotRate * total / float64(c.Members)
+	if hot <= 0 {
+		return 0
+	}
+	for i, r := range est {
+		k := table[i]
+		want := min(max(int(math.Ceil(r/hot))-1, 0), c.MaxReplicas)
+		switch {
+		case want > k:
+			table[i] = want
+		case k > want && r < 0.6*hot*float64(k):
+			table[i] = k - 1
+		}
+	}
+	return hot
+}
+
 // SimulatePlacement runs the three strategies on the same workload and
-// measurements and reports each at the end of both phases.
+// measurements and reports each at the end of both phases. Every cycle
+// the replica table (adjustReplicas) is decided once from the measured
+// volumes and applies to all three: each places the replicas by its own
+// rule.
 func SimulatePlacement(c Config) (*PlacementReport, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -108,7 +218,7 @@ func SimulatePlacement(c Config) (*PlacementReport, error) {
 		rep.TopShare = math.Max(rep.TopShare, v)
 	}
 
-	rdv := rendezvousPlace(w)
+	table := make([]int, len(w.ids))
 	know := knapsackPlace(w, nil, nil)
 	manta := newMantaSim(c, w)
 	manta.placeAll()
@@ -126,21 +236,22 @@ func SimulatePlacement(c Config) (*PlacementReport, error) {
 		if cycle == half {
 			phase := phaseSteady
 			rep.Rows = append(rep.Rows,
-				rdv.row(w, Rendezvous, phase, 0, 0),
+				rendezvousPlace(w, table).row(w, Rendezvous, phase, 0, 0),
 				know.row(w, Knapsack, phase, kn.moves, kn.bytes),
 				manta.assign.row(w, MantaFull, phase, mt.moves, mt.bytes))
 			kn, mt = acc{}, acc{}
 			w.drift(newRand(c.Seed, 5), c.DriftHot)
 		}
 		est = w.measure(noise, c.WindowRequests, est)
-		next := knapsackPlace(w, est, know)
+		hot := adjustReplicas(table, est, c)
+		next := knapsackPlace(w, est, table)
 		n, b := diff(w, know, next)
 		kn.moves, kn.bytes, know = kn.moves+n, kn.bytes+b, next
-		n, b = manta.cycle(est)
+		n, b = manta.cycle(est, table, hot)
 		mt.moves, mt.bytes = mt.moves+n, mt.bytes+b
 	}
 	rep.Rows = append(rep.Rows,
-		rdv.row(w, Rendezvous, phaseDrift, 0, 0),
+		rendezvousPlace(w, table).row(w, Rendezvous, phaseDrift, 0, 0),
 		know.row(w, Knapsack, phaseDrift, kn.moves, kn.bytes),
 		manta.assign.row(w, MantaFull, phaseDrift, mt.moves, mt.bytes))
 	sort.SliceStable(rep.Rows, func(i, j int) bool { return order(rep.Rows[i].Strategy) < order(rep.Rows[j].Strategy) })
@@ -160,9 +271,11 @@ func order(s string) int {
 }
 
 // rendezvousPlace is disthash: the identity's rendezvous owner hosts it,
-// in arrival order, if it still fits.
-func rendezvousPlace(w *workload) assignment {
-	a := make(assignment, len(w.ids))
+// in arrival order, if it still fits. With replicas (table), they go to
+// the next members of the model's rendezvous ranking that have room: the
+// usual rendezvous replication, as blind to volume as the primary.
+func rendezvousPlace(w *workload, table []int) assignment {
+	a := newAssignment(len(w.ids))
 	used := make([]int64, len(w.members))
 	idx := map[string]int{}
 	for i, m := range w.members {
@@ -171,29 +284,62 @@ func rendezvousPlace(w *workload) assignment {
 	for _, i := range w.arrival {
 		m := idx[placement.Owner(w.ids[i], w.members)]
 		if used[m]+w.sizes[i] > w.budgets[m] {
-			a[i] = -1
 			continue
 		}
 		used[m] += w.sizes[i]
-		a[i] = m
+		a.at[i] = m
+	}
+	for i, k := range table {
+		if k == 0 || a.at[i] < 0 {
+			continue
+		}
+		rank := make([]int, len(w.members))
+		for m := range rank {
+			rank[m] = m
+		}
+		// Highest score first; on a tie the first address (placement.Owner).
+		sort.SliceStable(rank, func(x, y int) bool {
+			return placement.Score32(w.ids[i], w.members[rank[x]]) > placement.Score32(w.ids[i], w.members[rank[y]])
+		})
+		for _, m := range rank[1:] {
+			if len(a.rep[i]) == k {
+				break
+			}
+			if used[m]+w.sizes[i] > w.budgets[m] {
+				continue
+			}
+			used[m] += w.sizes[i]
+			a.rep[i] = append(a.rep[i], m)
+		}
 	}
 	return a
 }
 
-// knapsackPlace is the seed's periodic mapping, from scratch: each model
-// weighs max(1, its measured volume) (est nil: 1, nothing measured yet)
-// and its bytes; models go, heaviest first, to the member whose larger
-// normalised load after adding them is lowest, within its budget.
-func knapsackPlace(w *workload, est []float64, _ assignment) assignment {
+// knapsackPlace is the seed's periodic mapping, from scratch: each copy
+// of a model (table: its replicas) weighs max(1, its measured volume over
+// its copies) (est nil: 1, nothing measured yet) and its bytes; copies
+// go, heaviest first, to the member whose larger normalised load after
+// adding them is lowest, within its budget, never beside another copy of
+// the same model.
+func knapsackPlace(w *workload, est []float64, table []int) assignment {
 	n, members := len(w.ids), len(w.members)
+	type item struct{ model, copy int }
+	var items []item
 	weight := make([]float64, n)
 	var wsum float64
 	for i := range weight {
+		k := 0
+		if table != nil {
+			k = table[i]
+		}
 		weight[i] = 1
 		if est != nil {
-			weight[i] = math.Max(1, est[i])
+			weight[i] = math.Max(1, est[i]/float64(k+1))
 		}
-		wsum += weight[i]
+		for j := 0; j <= k; j++ {
+			items = append(items, item{i, j})
+			wsum += weight[i]
+		}
 	}
 	var bsum int64
 	for _, b := range w.budgets {
@@ -202,24 +348,30 @@ func knapsackPlace(w *workload, est []float64, _ assignment) assignment {
 	wcap := wsum / float64(members)
 	bcap := float64(bsum) / float64(members)
 	key := make([]float64, n)
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	for i := range key {
 		key[i] = math.Max(weight[i]/wcap, float64(w.sizes[i])/bcap)
 	}
-	sort.Slice(order, func(a, b int) bool {
-		if key[order[a]] != key[order[b]] {
-			return key[order[a]] > key[order[b]]
+	sort.Slice(items, func(a, b int) bool {
+		x, y := items[a], items[b]
+		if key[x.model] != key[y.model] {
+			return key[x.model] > key[y.model]
 		}
-		return order[a] < order[b]
+		if x.model != y.model {
+			return x.model < y.model
+		}
+		return x.copy < y.copy
 	})
-	a := make(assignment, n)
+	a := newAssignment(n)
 	loadW := make([]float64, members)
 	used := make([]int64, members)
-	for _, i := range order {
+	for _, it := range items {
+		i := it.model
+		if it.copy > 0 && a.at[i] < 0 {
+			continue // no primary, no replicas
+		}
 		best, bestMax, bestSum := -1, math.Inf(1), math.Inf(1)
 		for m := 0; m < members; m++ {
-			if used[m]+w.sizes[i] > w.budgets[m] {
+			if used[m]+w.sizes[i] > w.budgets[m] || it.copy > 0 && a.hosts(i, m) {
 				continue
 			}
 			lw := (loadW[m] + weight[i]) / wcap
@@ -229,11 +381,16 @@ func knapsackPlace(w *workload, est []float64, _ assignment) assignment {
 				best, bestMax, bestSum = m, mx, sm
 			}
 		}
-		a[i] = best
-		if best >= 0 {
-			loadW[best] += weight[i]
-			used[best] += w.sizes[i]
+		if best < 0 {
+			continue
 		}
+		if it.copy == 0 {
+			a.at[i] = best
+		} else {
+			a.rep[i] = append(a.rep[i], best)
+		}
+		loadW[best] += weight[i]
+		used[best] += w.sizes[i]
 	}
 	return a
 }

@@ -86,6 +86,9 @@ func TestDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if p.Row(MantaFull, phaseSteady).Replicas == 0 {
+			t.Fatal("no replicas: the determinism check does not cover them")
+		}
 		b, _ := json.Marshal([]any{p, ca})
 		outs[i] = string(b)
 	}
@@ -118,7 +121,7 @@ func TestReportsPrint(t *testing.T) {
 	if err := WriteCache(&buf, ca); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{Rendezvous, Knapsack, MantaFull, PolicyLRU, PolicyGDSF, PolicyBelady, "volume max/mean", "byte miss"} {
+	for _, want := range []string{Rendezvous, Knapsack, MantaFull, PolicyLRU, PolicyGDSF, PolicyBelady, "volume max/mean", "byte miss", "replicas", "top copies"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, buf.String())
 		}
@@ -131,6 +134,7 @@ func TestValidate(t *testing.T) {
 		{MinBytes: 10, MaxBytes: 5},
 		{CacheFraction: 2},
 		{Models: 10, DriftHot: 6},
+		{MaxReplicas: -1},
 	}
 	for _, c := range bad {
 		if err := c.Validate(); err == nil {

@@ -13,13 +13,19 @@ func WritePlacement(w io.Writer, r *PlacementReport) error {
 		c.Members, c.Models, gib(r.TotalBytes), mb(c.MinBytes), mb(c.MaxBytes), mb(c.MedianBytes), c.Alpha, 100*r.TopShare)
 	fmt.Fprintf(w, "  budget %s per member (slack %.2f), %d cycles of ≤%d moves (cool-down %d), gossip every %d placements, seed %d;\n",
 		gib(r.Budget), c.Slack, c.Cycles, c.MaxMoves, c.CoolDown, c.Staleness, c.Seed)
+	if c.HotRate > 0 {
+		fmt.Fprintf(w, "  replicas above %.3g× a member's mean volume per activation, at most %d per model (all strategies: same table);\n",
+			c.HotRate, c.MaxReplicas)
+	} else {
+		fmt.Fprintf(w, "  no replicas;\n")
+	}
 	fmt.Fprintf(w, "  the %d hottest models swap popularity with %d others after cycle %d. Ratios use true volumes.\n\n",
 		c.DriftHot, c.DriftHot, c.Cycles/2)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tphase\tvolume max/mean\tmemory max/mean\tmoves\tmoved\tunplaced\t")
+	fmt.Fprintln(tw, "strategy\tphase\tvolume max/mean\tmemory max/mean\tmoves\tmoved\tunplaced\treplicas\ttop copies\t")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%d\t%s\t%.2f%%\t\n", row.Strategy, row.Phase,
-			row.VolumeMaxMean, row.MemoryMaxMean, row.Moves, gib(row.MovedBytes), 100*row.Unplaced)
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%d\t%s\t%.2f%%\t%d\t%d\t\n", row.Strategy, row.Phase,
+			row.VolumeMaxMean, row.MemoryMaxMean, row.Moves, gib(row.MovedBytes), 100*row.Unplaced, row.Replicas, row.TopCopies)
 	}
 	return tw.Flush()
 }

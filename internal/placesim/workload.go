@@ -29,6 +29,16 @@ type Config struct {
 	// many cycles a moved model stays put.
 	MaxMoves int `json:"max_moves"`
 	CoolDown int `json:"cool_down"`
+	// HotRate is the volume one activation is meant to serve, as a
+	// multiple of one member's mean volume (the cluster's measured volume
+	// over Members): the simulator's unit for the live RebalanceConfig.
+	// HotRate (requests/s). A model measured above it gets replicas by the
+	// live leader's rule (see adjustReplicas); 0: the default; negative:
+	// no replicas.
+	HotRate float64 `json:"hot_rate"`
+	// MaxReplicas bounds a model's replicas (activations beyond its
+	// first), as the live RebalanceConfig.MaxReplicas does.
+	MaxReplicas int `json:"max_replicas"`
 	// Staleness is how many placements pass between gossip rounds: a
 	// directory sees other directories' placements only that late.
 	Staleness int `json:"staleness"`
@@ -63,6 +73,8 @@ func DefaultConfig() Config {
 		Cycles:         20,
 		MaxMoves:       16,
 		CoolDown:       5,
+		HotRate:        0.5,
+		MaxReplicas:    15,
 		Staleness:      64,
 		WindowRequests: 1e6,
 		DriftHot:       20,
@@ -109,6 +121,12 @@ func (c Config) withDefaults() Config {
 	if c.CoolDown < 0 {
 		c.CoolDown = d.CoolDown
 	}
+	if c.HotRate == 0 {
+		c.HotRate = d.HotRate
+	}
+	if c.MaxReplicas <= 0 {
+		c.MaxReplicas = d.MaxReplicas
+	}
 	if c.Staleness <= 0 {
 		c.Staleness = d.Staleness
 	}
@@ -129,6 +147,9 @@ func (c Config) withDefaults() Config {
 
 // Validate names the first impossible setting.
 func (c Config) Validate() error {
+	if c.MaxReplicas < 0 {
+		return fmt.Errorf("placesim: max_replicas %d is negative", c.MaxReplicas)
+	}
 	c = c.withDefaults()
 	switch {
 	case c.MinBytes > c.MaxBytes:

@@ -1,5 +1,5 @@
 // Package s3store is Manta's model store in an S3 bucket (MinIO or any S3
-// server), with the layout of DESIGN.md ("Model store layout") under an
+// server), with the layout of docs/ARCHITECTURE.md §9 under an
 // optional prefix:
 //
 //	<prefix>/<model_id>/<version>/manifest.json

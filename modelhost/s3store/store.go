@@ -40,7 +40,7 @@ const minUploadPart = 16 << 20
 const maxManifestBytes = 4 << 20
 
 // Store is a model store in an S3 bucket (MinIO or any S3 server), with
-// the layout of DESIGN.md under Config.Prefix. It implements
+// the layout of docs/ARCHITECTURE.md under Config.Prefix. It implements
 // modelhost.Store and modelhost.Fetcher; Fetch keeps a verified local
 // disk cache. Safe for concurrent use.
 type Store struct {

@@ -35,7 +35,8 @@
 // placing copies its own way: rendezvous on the next members of the
 // model's rendezvous ranking, the knapsack as one item per copy (never two
 // on a member). HotRate 0.5 and MaxReplicas 15 are the defaults (the live
-// cluster's MaxReplicas is 3: see below); HotRate < 0 turns replicas off.
+// cluster's MaxReplicas is 3, too few: see below); HotRate < 0 turns
+// replicas off.
 //
 // Half-way through, the popularity of a fraction of the models drifts, so
 // the second half measures how each strategy follows change.
@@ -63,17 +64,22 @@
 //	manta (+ rebalancer)  after drift   1.042   1.009     58   0.00%     1         2
 //
 // Without replicas (--hot-rate -1) manta's steady volume is 1.047 after
-// 160 moves and rendezvous's 1.722. At 64 members and 10^5 models (the top
-// model carries 8.3% of requests, 5.3 members' mean) no placement can
-// balance the model on one activation (max/mean ≥ 5.3; manta 5.47 without
-// replicas); the live cap of 3 replicas leaves its 4 copies at 1.33 each
-// (manta 1.63). With the defaults the top model has 11 copies and manta's
-// steady row is 1.036 volume, 1.006 memory after 67 moves (after the
-// drift, whose new hot models land on members already loaded and stay
-// put once replicated, 1.20). A hot rate of one member's mean (≈ 6
-// copies, each 0.88 of a member's mean) is not enough either: the members
-// hosting them keep their hundreds of small models, more than K moves a
-// cycle can shed, and stay at 1.28.
+// 160 moves and rendezvous's 1.722.
+//
+// At 64 members and 10^5 models (`--members 64 --models 100000`) the top
+// model carries 8.3% of requests, 5.3 members' mean: on one activation no
+// placement can balance it (manta's steady volume is 5.47 without
+// replicas). The live cap of 3 replicas leaves its 4 copies at 1.33 of a
+// member's mean each (the knapsack 1.32, manta 1.65); a hot rate of one
+// member's mean (6 copies of 0.88) leaves manta at 1.28, because the
+// members hosting the copies keep their hundreds of small models, more
+// than K moves a cycle can shed. With the defaults the top model has 11
+// copies and manta's steady row is 1.036 volume, 1.006 memory after 67
+// moves (27 replicas; 1.041 with the live K = 8); after the drift 1.20:
+// the new hot models sit where they were placed cold, and once replicated
+// they stay put, so two copies of different hot models may share a
+// member. Rendezvous with the same replicas is at 2.25, the knapsack at
+// 1.009 after moving ~10^6 models a phase.
 //
 //	cache, budget 10% of the total      byte miss  object miss  / belady
 //	lru                                 0.3347     0.3294       1.761

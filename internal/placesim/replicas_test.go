@@ -3,6 +3,8 @@ package placesim
 import (
 	"math"
 	"testing"
+
+	"github.com/manta-ml/manta/internal/testenv"
 )
 
 // The replica rule is the live leader's: ⌈r/hot⌉−1 replicas at once,
@@ -178,5 +180,27 @@ func TestReplicasImproveBalance(t *testing.T) {
 	}
 	if w.MemoryMaxMean > 1.05 {
 		t.Errorf("memory max/mean %.3f with replicas, want ≤ 1.05", w.MemoryMaxMean)
+	}
+}
+
+// The goal of replicas: at 64 members and 10^5 models, where the top
+// model alone carries 5.3 members' mean volume, manta's steady row is
+// within 1.10 (volume) and 1.05 (memory).
+func TestPlacementGoalsLarge(t *testing.T) {
+	testenv.SkipShort(t, "64 members × 10^5 models take several seconds")
+	c := DefaultConfig()
+	c.Members, c.Models = 64, 100_000
+	rep, err := SimulatePlacement(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Row(MantaFull, phaseSteady)
+	if m.VolumeMaxMean > 1.10 || m.MemoryMaxMean > 1.05 {
+		t.Errorf("manta steady: volume %.3f memory %.3f, want ≤ 1.10 and ≤ 1.05", m.VolumeMaxMean, m.MemoryMaxMean)
+	}
+	// ⌈share / (HotRate × 1/members)⌉ copies, give or take the noise
+	want := int(math.Ceil(rep.TopShare * float64(c.Members) / c.HotRate))
+	if m.TopCopies < want-1 || m.TopCopies > want {
+		t.Errorf("the top model (%.1f%% of requests) has %d copies, want about %d", 100*rep.TopShare, m.TopCopies, want)
 	}
 }

@@ -305,6 +305,7 @@ func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
 	}
 	// A moment for duplicates to show, then count them.
 	_ = sleep(ctx, 200*time.Millisecond)
+	progress()
 	mu.Lock()
 	defer mu.Unlock()
 	p.Extra += int(sc.extra.Load())
@@ -325,7 +326,6 @@ func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
 	if e, ok := sc.readErr.Load().(string); ok && p.Missing > 0 {
 		sample("last XREAD error: " + e)
 	}
-	progress()
 	return p, nil
 }
 

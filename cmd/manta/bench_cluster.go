@@ -48,7 +48,7 @@ func benchCluster(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, runErr := clusterbench.Run(ctx, cfg)
-	if rep != nil {
+	if rep != nil && (runErr == nil || rep.Cold.Requests > 0) { // nothing measured: only the error
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")

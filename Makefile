@@ -73,9 +73,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s); fails only on a 
 	$(GO) run ./internal/fuzzrun -fuzztime $${FUZZTIME:-60s}
 
 .PHONY: proto
-proto: ## regenerate api/*.pb.go with Debian's protoc and the pinned protoc-gen-go
+proto: ## regenerate api/*.pb.go and cluster/internal/wire/wire.pb.go with Debian's protoc and the pinned protoc-gen-go
 	@./scripts/setup.sh
-	protoc --go_out=. --go_opt=module=github.com/manta-ml/manta api/*.proto
+	protoc --go_out=. --go_opt=module=github.com/manta-ml/manta api/*.proto cluster/internal/wire/wire.proto
 
 .PHONY: clean
 clean: ## remove build output and the demo's files

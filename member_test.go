@@ -603,3 +603,35 @@ func TestPayloadLimit(t *testing.T) {
 		t.Error("a negative max_payload_bytes validated")
 	}
 }
+
+// An activation stopped while its batch runs still gives its version back
+// to the cache when the batch ends: after many such stops nothing is
+// pinned and the whole budget is free again.
+func TestStopMidBatchReleasesPinnedMemory(t *testing.T) {
+	root := t.TempDir()
+	writeSleep(t, root, "busy", 100*time.Millisecond)
+	c := startMember(t, root, nil)
+	ctx := context.Background()
+	for i := 0; i < 15; i++ {
+		ref := c.Model("busy").Predict(ctx, []byte(`{"i":1}`))
+		waitFor(t, 10*time.Second, func() bool { return c.Cache().Stats().Pinned > 0 }, "the batch to run")
+		if !c.Host().Stop("busy") {
+			t.Fatalf("round %d: no activation to stop", i)
+		}
+		if _, err := ref.Get(ctx); err != nil {
+			t.Fatalf("round %d: the request running when its activation stopped: %v", i, err)
+		}
+		waitFor(t, 10*time.Second, func() bool {
+			for _, id := range c.Host().Active() {
+				if id == "busy" {
+					return false
+				}
+			}
+			return true
+		}, "the activation to stop")
+		waitFor(t, 10*time.Second, func() bool { return c.Cache().Stats().Pinned == 0 }, "pinned memory back to 0")
+	}
+	if st := c.Cache().Stats(); st.Used > st.Budget {
+		t.Fatalf("used %d over budget %d", st.Used, st.Budget)
+	}
+}

@@ -42,9 +42,21 @@ type Host struct {
 
 	lastPressure atomic.Int64
 
+	// PollRate bounds the version checks PollVersions makes per second on
+	// this member (default 200): with many models active, a pass over
+	// them takes longer than the interval rather than bursting.
+	PollRate float64
+
 	mu     sync.Mutex
 	active map[string]*actor.PID
 	system *actor.ActorSystem
+	// order lists the active identities for PollVersions' round robin
+	// (pos is each one's index; removal swaps the last in); stamps are the
+	// store's version stamps last seen per identity (VersionStamper).
+	order  []string
+	pos    map[string]int
+	cursor int
+	stamps map[string]string
 	// OnActivate, OnDeactivate are optional hooks (metrics, tests).
 	OnActivate   func(identity string)
 	OnDeactivate func(identity string)
@@ -155,6 +167,21 @@ func (h *Host) Active() []string {
 	return out
 }
 
+// Stop stops identity's activation on this member, as a move or a
+// directory's duplicate check does, whether or not a batch is running
+// (what runs finishes and is answered; what is queued is handed back to
+// its callers to retry). It reports whether there was one.
+func (h *Host) Stop(identity string) bool {
+	h.mu.Lock()
+	pid, sys := h.active[identity], h.system
+	h.mu.Unlock()
+	if pid == nil || sys == nil {
+		return false
+	}
+	sys.Root.Poison(pid)
+	return true
+}
+
 func (h *Host) activated(sys *actor.ActorSystem, identity string, pid *actor.PID) {
 	h.mu.Lock()
 	h.system = sys
@@ -162,6 +189,13 @@ func (h *Host) activated(sys *actor.ActorSystem, identity string, pid *actor.PID
 	h.activations.Add(1)
 	h.mu.Lock()
 	h.active[identity] = pid
+	if h.pos == nil {
+		h.pos = map[string]int{}
+	}
+	if _, ok := h.pos[identity]; !ok {
+		h.pos[identity] = len(h.order)
+		h.order = append(h.order, identity)
+	}
 	h.mu.Unlock()
 	if h.OnActivate != nil {
 		h.OnActivate(identity)
@@ -173,6 +207,14 @@ func (h *Host) deactivated(identity string, pid *actor.PID) {
 	h.mu.Lock()
 	if cur, ok := h.active[identity]; ok && cur.Equal(pid) {
 		delete(h.active, identity)
+		if i, ok := h.pos[identity]; ok {
+			last := len(h.order) - 1
+			h.order[i] = h.order[last]
+			h.pos[h.order[i]] = i
+			h.order = h.order[:last]
+			delete(h.pos, identity)
+		}
+		delete(h.stamps, identity)
 	}
 	h.mu.Unlock()
 	if h.OnDeactivate != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,9 +38,30 @@ type (
 // leaseRef counts the batches running on one loaded version, so an old
 // version is released only after its last batch (zero-downtime swap).
 type leaseRef struct {
-	lease    *modelhost.Lease
-	inflight int
-	retired  bool
+	lease *modelhost.Lease
+	// inflight counts the batches running on the version; the worker that
+	// ends a batch decrements it itself (the actor may have stopped by
+	// then). Once retired (replaced, or the actor stopping), whoever sees
+	// it retired with nothing in flight releases the lease, exactly once:
+	// pinned memory never outlives the batches that use it.
+	inflight atomic.Int32
+	retired  atomic.Bool
+	once     sync.Once
+}
+
+// release gives the lease back to the cache (once).
+func (r *leaseRef) release() { r.once.Do(r.lease.Release) }
+
+// retire marks the version replaced and releases it if no batch runs.
+func (r *leaseRef) retire() {
+	r.retired.Store(true)
+	r.maybeRelease()
+}
+
+func (r *leaseRef) maybeRelease() {
+	if r.retired.Load() && r.inflight.Load() == 0 {
+		r.release()
+	}
 }
 
 type pending struct {
@@ -84,8 +107,10 @@ type modelActor struct {
 	swapFrom       string     // the version being replaced
 	reloadWaiters  []*actor.PID
 	jobs           chan job
-	workers        int
-	idleTimer      *time.Timer
+	// workers counts the batch workers running; a worker exits when no
+	// job waits, so an idle activation holds no goroutine.
+	workers   *atomic.Int32
+	idleTimer *time.Timer
 }
 
 // armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
@@ -126,8 +151,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 	case *batchDone:
 		a.lastActive = time.Now()
 		a.inflight--
-		msg.ref.inflight--
-		a.maybeReleaseOld(msg.ref)
+		msg.ref.maybeRelease()
 		if a.swapTo != "" {
 			a.maybeDrainSwap(ctx)
 			return
@@ -155,15 +179,13 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		if a.idleTimer != nil {
 			a.idleTimer.Stop()
 		}
-		if a.jobs != nil {
-			close(a.jobs) // workers finish what they hold, then exit
-			a.jobs = nil
-		}
+		// Workers finish the jobs they hold and exit on their own.
 		// Anything still queued is handed back, never dropped: the caller
 		// treats a DeadLetterResponse as "activation gone" and retries.
 		a.bounceQueue()
-		if a.cur != nil && a.cur.inflight == 0 {
-			a.cur.lease.Release()
+		if a.cur != nil {
+			// released now, or by the worker that ends the last batch
+			a.cur.retire()
 			a.cur = nil
 		}
 		if a.registered {
@@ -397,22 +419,43 @@ type job struct {
 // fresh stacks.
 func (a *modelActor) runBatch(batch []pending) {
 	ref := a.cur
-	ref.inflight++
+	ref.inflight.Add(1)
 	a.inflight++
 	a.host.batches.Add(1)
 	if a.jobs == nil {
 		a.jobs = make(chan job, a.maxInflight)
-	}
-	if a.workers < a.inflight {
-		a.workers++
-		go a.worker(a.jobs)
+		a.workers = new(atomic.Int32)
 	}
 	a.jobs <- job{ref: ref, batch: batch}
+	// Push first, then count: a worker that is leaving decrements before
+	// its last look at the channel, so either it sees this job or this
+	// count sees it gone.
+	if a.workers.Load() < int32(a.inflight) {
+		a.workers.Add(1)
+		go a.worker(a.jobs, a.workers)
+	}
 }
 
-func (a *modelActor) worker(jobs <-chan job) {
-	for j := range jobs {
-		a.predict(j.ref, j.batch)
+// worker runs batches while jobs wait and exits when none does, so a
+// model actor between bursts holds no goroutine. (A worker per burst,
+// not per batch: a goroutine per batch spent a fifth of the CPU growing
+// fresh stacks.)
+func (a *modelActor) worker(jobs chan job, workers *atomic.Int32) {
+	for {
+		select {
+		case j := <-jobs:
+			a.predict(j.ref, j.batch)
+			continue
+		default:
+		}
+		workers.Add(-1)
+		select {
+		case j := <-jobs:
+			workers.Add(1)
+			a.predict(j.ref, j.batch)
+		default:
+			return
+		}
 	}
 }
 
@@ -510,6 +553,8 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 			root.Send(p.sender, resps[i])
 		}
 	}
+	ref.inflight.Add(-1)
+	ref.maybeRelease() // the actor may be gone: the lease is released here then
 	root.Send(a.self, &batchDone{ref: ref})
 }
 
@@ -630,8 +675,7 @@ func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 	case msg.lease != nil && a.cur != nil:
 		old := a.cur
 		a.cur = &leaseRef{lease: msg.lease}
-		old.retired = true
-		a.maybeReleaseOld(old)
+		old.retire()
 		resp.Changed = true
 	case msg.lease != nil:
 		msg.lease.Release()
@@ -661,7 +705,7 @@ func (a *modelActor) maybeDrainSwap(ctx actor.Context) {
 	to := a.swapTo
 	a.swapTo = ""
 	a.swapFrom = a.cur.lease.Manifest().Version
-	a.cur.lease.Release()
+	a.cur.retire() // nothing runs: released now
 	a.cur = nil
 	a.state = stateLoading
 	self, sys, host, id := a.self, a.system, a.host, a.id
@@ -669,11 +713,4 @@ func (a *modelActor) maybeDrainSwap(ctx actor.Context) {
 		lease, err := acquire(host, id, to)
 		sys.Root.Send(self, &loaded{lease: lease, err: err})
 	}()
-}
-
-func (a *modelActor) maybeReleaseOld(ref *leaseRef) {
-	if ref.retired && ref.inflight == 0 && ref.lease != nil {
-		ref.lease.Release()
-		ref.lease = nil
-	}
 }

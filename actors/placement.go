@@ -23,12 +23,16 @@ func (h *Host) PlacementSource() cluster.Source { return &placementSource{h: h} 
 type placementSource struct {
 	h *Host
 
-	mu     sync.Mutex
-	last   time.Time
-	counts map[string]int64
-	rates  map[string]float64
-	total  float64
-	bounds map[string]replicaBounds
+	mu    sync.Mutex
+	last  time.Time // the member rate's last update
+	count int64     // requests recorded at last
+	total float64   // requests/s, EWMA
+	// per-model rates, updated by ModelLoads (the summary and the
+	// rebalancer's pull: every few seconds, not on every gossip round)
+	mLast   time.Time
+	mCounts map[string]int64
+	rates   map[string]float64
+	bounds  map[string]replicaBounds
 }
 
 // counts returns every model's requests served so far.
@@ -42,43 +46,73 @@ func (r *StatsRegistry) counts() map[string]int64 {
 	return out
 }
 
+// Load is the member's figures in O(1): the cache's counters and the
+// member's request rate (an EWMA of one counter). It walks no model, so
+// gossip every few hundred milliseconds costs the same at 10 models or
+// 10^5. Per-model figures come from ModelLoads.
 func (s *placementSource) Load() cluster.SourceLoad {
 	st := s.h.Cache.Stats()
-	out := cluster.SourceLoad{Budget: st.Budget, Used: st.Used, Pinned: st.Pinned, ModelsLoaded: st.Models,
-		Models: map[string]cluster.ModelLoad{}}
+	out := cluster.SourceLoad{Budget: st.Budget, Used: st.Used, Pinned: st.Pinned, ModelsLoaded: st.Models}
 	now := time.Now()
-	counts := s.h.Stats.counts()
+	n := s.h.Stats.served.Load()
 	s.mu.Lock()
-	if s.rates == nil {
-		s.counts, s.rates, s.last = counts, map[string]float64{}, now
+	if s.last.IsZero() {
+		s.last, s.count = now, n
 	} else if dt := now.Sub(s.last); dt >= 50*time.Millisecond {
 		alpha := 1 - math.Exp(-dt.Seconds()/rateTau.Seconds())
-		var total float64
-		for id, n := range counts {
-			inst := float64(n-s.counts[id]) / dt.Seconds()
-			total += inst
-			s.rates[id] += alpha * (inst - s.rates[id])
-		}
-		for id, r := range s.rates {
-			if _, ok := counts[id]; !ok || r < 1e-3 {
-				delete(s.rates, id)
-			}
-		}
-		s.total += alpha * (total - s.total)
-		s.counts, s.last = counts, now
+		s.total += alpha * (float64(n-s.count)/dt.Seconds() - s.total)
+		s.last, s.count = now, n
 	}
 	out.Rate = s.total
+	s.mu.Unlock()
+	return out
+}
+
+// ModelLoads is every model's figures on this member: its request rate
+// since the last call (blended with the one before, so a short interval
+// does not swing it) and its measured size when loaded. It walks the
+// models this member has served and the cache; placement calls it at
+// most once per summary interval and when the leader plans.
+func (s *placementSource) ModelLoads() map[string]cluster.ModelLoad {
+	counts := s.h.Stats.counts()
+	now := time.Now()
+	out := make(map[string]cluster.ModelLoad)
+	s.mu.Lock()
+	if s.rates == nil {
+		s.rates = map[string]float64{}
+	}
+	if !s.mLast.IsZero() {
+		if dt := now.Sub(s.mLast).Seconds(); dt > 0 {
+			alpha := 1 - math.Exp(-dt/rateTau.Seconds())
+			for id, c := range counts {
+				inst := float64(c-s.mCounts[id]) / dt
+				if r := s.rates[id] + alpha*(inst-s.rates[id]); r >= 1e-3 {
+					s.rates[id] = r
+				} else {
+					delete(s.rates, id)
+				}
+			}
+			for id := range s.rates {
+				if _, ok := counts[id]; !ok {
+					delete(s.rates, id)
+				}
+			}
+		}
+	}
+	s.mCounts, s.mLast = counts, now
 	for id, r := range s.rates {
-		out.Models[id] = cluster.ModelLoad{Rate: r}
+		out[id] = cluster.ModelLoad{Rate: r}
 	}
 	s.mu.Unlock()
 	for _, e := range s.h.Cache.Loaded() {
-		m := out.Models[e.ID]
+		m := out[e.ID]
 		m.Bytes = max(m.Bytes, e.Bytes)
-		out.Models[e.ID] = m
+		out[e.ID] = m
 	}
 	return out
 }
+
+var _ cluster.ModelLoader = (*placementSource)(nil)
 
 // Estimate is the cache's admission estimate of the version the model
 // actor would load: memory_bytes, else the runtime's estimate, else the
@@ -145,13 +179,6 @@ func (s *placementSource) Relieve(need int64) { s.h.Pressure(need) }
 
 var _ cluster.Reliever = (*placementSource)(nil)
 
-func (s *placementSource) Loaded(id string) bool {
-	for _, e := range s.h.Cache.Loaded() {
-		if e.ID == id {
-			return true
-		}
-	}
-	return false
-}
+func (s *placementSource) Loaded(id string) bool { return s.h.Cache.IsLoaded(id) }
 
 var _ cluster.Source = (*placementSource)(nil)

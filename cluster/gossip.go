@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -68,6 +69,7 @@ func (l *Lookup) loops() {
 		lastSent time.Time
 		rb       = newRebalancer(l)
 		polled   time.Time
+		summed   time.Time
 	)
 	for {
 		select {
@@ -80,6 +82,10 @@ func (l *Lookup) loops() {
 					l.pollReplicas()
 				}
 				continue
+			}
+			if time.Since(summed) >= l.summaryEvery() {
+				summed = time.Now()
+				l.summarize()
 			}
 			ld := l.ownLoad()
 			if last == nil || changed(last, ld) || time.Since(lastSent) > 5*time.Second {
@@ -95,7 +101,116 @@ func (l *Lookup) loops() {
 	}
 }
 
-// ownLoad is this member's load now.
+// summaryTopK is how many of a member's hottest models' activations its
+// gossiped load names (beside every replica activation it hosts).
+const summaryTopK = 32
+
+// summaryEvery is how often the gossiped summary is rebuilt: the
+// rebalancer's interval, the slowest timer that may walk a member's
+// models.
+func (l *Lookup) summaryEvery() time.Duration { return l.cfg.Rebalance.Interval }
+
+// noteLocal is the placer's: an activation started (+1) or stopped (-1)
+// here.
+func (l *Lookup) noteLocal(a *wire.Activation, d int) {
+	replica := strings.IndexByte(a.Identity, '@') >= 0
+	if d > 0 {
+		l.hosted.Store(a.Identity, a)
+		if replica {
+			l.replicaHosted.Store(a.Identity, a)
+		}
+	} else {
+		l.hosted.CompareAndDelete(a.Identity, l.hostedPtr(a))
+		if replica {
+			l.replicaHosted.Delete(a.Identity)
+		}
+	}
+	l.nLocal.Add(int64(d))
+	l.localBytes.Add(int64(d) * a.Bytes)
+}
+
+// hostedPtr returns the stored activation for a's identity when it is a's
+// (same PID), for CompareAndDelete.
+func (l *Lookup) hostedPtr(a *wire.Activation) any {
+	if v, ok := l.hosted.Load(a.Identity); ok {
+		if h := v.(*wire.Activation); h.Pid.GetId() == a.Pid.GetId() && h.Pid.GetAddress() == a.Pid.GetAddress() {
+			return v
+		}
+	}
+	return nil
+}
+
+// modelLoads asks the Source for its per-model figures (a walk over the
+// member's models: called once per summary interval and when the
+// leader pulls).
+func (l *Lookup) modelLoads() map[string]ModelLoad {
+	switch src := l.source.(type) {
+	case nil:
+		return nil
+	case ModelLoader:
+		return src.ModelLoads()
+	default:
+		return src.Load().Models
+	}
+}
+
+// hostedOf is a local activation with the rates and sizes of models.
+func hostedOf(a *wire.Activation, models map[string]ModelLoad) *wire.Hosted {
+	h := &wire.Hosted{Identity: a.Identity, Bytes: a.Bytes, SinceUnixMs: a.SinceUnixMs}
+	if m, ok := models[baseID(a.Identity)]; ok {
+		h.Rate = m.Rate
+		if m.Bytes > 0 {
+			h.Bytes = m.Bytes
+		}
+	}
+	return h
+}
+
+// summarize rebuilds the bounded summary: the activations here of the
+// summaryTopK models with the highest rate, and every replica activation
+// (their count is bounded by the hot models times MaxReplicas).
+func (l *Lookup) summarize() {
+	models := l.modelLoads()
+	type hot struct {
+		id   string
+		rate float64
+	}
+	var hots []hot
+	for id, m := range models {
+		if m.Rate > 0 {
+			hots = append(hots, hot{id, m.Rate})
+		}
+	}
+	sort.Slice(hots, func(i, j int) bool {
+		if hots[i].rate != hots[j].rate {
+			return hots[i].rate > hots[j].rate
+		}
+		return hots[i].id < hots[j].id
+	})
+	if len(hots) > summaryTopK {
+		hots = hots[:summaryTopK]
+	}
+	seen := map[string]bool{}
+	var out []*wire.Hosted
+	for _, h := range hots {
+		if v, ok := l.hosted.Load(h.id); ok {
+			out = append(out, hostedOf(v.(*wire.Activation), models))
+			seen[h.id] = true
+		}
+	}
+	l.replicaHosted.Range(func(_, v any) bool {
+		a := v.(*wire.Activation)
+		if !seen[a.Identity] {
+			out = append(out, hostedOf(a, models))
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
+	l.summary.Store(&out)
+}
+
+// ownLoad is this member's load now: its figures and counters in O(1),
+// and the summary of its activations (rebuilt by summarize).
 func (l *Lookup) ownLoad() *wire.Load {
 	ld := &wire.Load{MemberId: l.system.ID, Address: l.self, AtUnixMs: time.Now().UnixMilli(), Http: l.http()}
 	var src SourceLoad
@@ -108,16 +223,31 @@ func (l *Lookup) ownLoad() *wire.Load {
 	ld.Counters = &wire.Counters{Placed: st.Placed, Refused: st.Refused, TooLarge: st.TooLarge, Duplicates: st.Duplicates,
 		Adopted: st.Adopted, Activated: st.Activated, Plans: st.Plans, MovesPlanned: st.MovesPlanned, Moves: st.Moves,
 		MoveFailures: st.MoveFailures, ReplicasAdded: st.ReplicasAdded, ReplicasGone: st.ReplicasGone, Lookups: st.Lookups}
-	for _, a := range *l.local.Load() {
-		h := &wire.Hosted{Identity: a.Identity, Bytes: a.Bytes, SinceUnixMs: a.SinceUnixMs}
-		if m, ok := src.Models[baseID(a.Identity)]; ok {
-			h.Rate = m.Rate
-			if m.Bytes > 0 {
-				h.Bytes = m.Bytes
-			}
-		}
-		ld.Active += a.Bytes
-		ld.Hosted = append(ld.Hosted, h)
+	ld.Activations = int32(l.nLocal.Load())
+	ld.Active = l.localBytes.Load()
+	ld.Hosted = *l.summary.Load()
+	return ld
+}
+
+// fullLoad is this member's load listing every activation (the answer to
+// the leader's LoadsRequest{full}): a walk over the member's activations
+// and models, made only when the rebalancer plans.
+func (l *Lookup) fullLoad() *wire.Load {
+	ld := l.ownLoad()
+	models := l.modelLoads()
+	ld.Hosted = nil
+	ld.Full = true
+	l.hosted.Range(func(_, v any) bool {
+		ld.Hosted = append(ld.Hosted, hostedOf(v.(*wire.Activation), models))
+		return true
+	})
+	sort.Slice(ld.Hosted, func(i, j int) bool { return ld.Hosted[i].Identity < ld.Hosted[j].Identity })
+	var rate float64
+	for _, h := range ld.Hosted {
+		rate += h.Rate
+	}
+	if rate > 0 {
+		ld.Rate = rate
 	}
 	return ld
 }
@@ -125,7 +255,7 @@ func (l *Lookup) ownLoad() *wire.Load {
 // changed reports whether b differs from a beyond noise (rates within
 // 5%).
 func changed(a, b *wire.Load) bool {
-	if a.Budget != b.Budget || a.Used != b.Used || a.Pinned != b.Pinned || a.Active != b.Active ||
+	if a.Budget != b.Budget || a.Used != b.Used || a.Pinned != b.Pinned || a.Active != b.Active || a.Activations != b.Activations ||
 		!proto.Equal(a.Counters, b.Counters) ||
 		a.ModelsLoaded != b.ModelsLoaded || len(a.Hosted) != len(b.Hosted) || a.Http != b.Http || differ(a.Rate, b.Rate) {
 		return true

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
 
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster/internal/wire"
@@ -69,13 +70,29 @@ type Lookup struct {
 	self    string // this member's address
 	placer  *actor.PID
 	topoSub *eventstream.Subscription
+	endSub  *eventstream.Subscription
+
+	// provider is the provider's last topology; suspected the members
+	// whose connection broke, left out of it until then (onEndpointTerminated).
+	suspMu    sync.Mutex
+	provider  *pcluster.ClusterTopology
+	suspected map[string]time.Time
 
 	topo     atomic.Pointer[topology]
 	loads    atomic.Pointer[loadView]
 	replicas atomic.Pointer[wire.Replicas]
-	local    atomic.Pointer[[]*wire.Activation] // the activator's, for gossip
-	inflight sync.Map                           // identity -> *atomic.Int64 (Route)
-	given    sync.Map                           // identity -> given (the last PID Get returned)
+	// The activator's books as the gossip loop reads them, kept by the
+	// placer in O(1) per change: every local activation by identity, the
+	// replica ones (id@k) apart, their count and bytes.
+	hosted        sync.Map // identity -> *wire.Activation
+	replicaHosted sync.Map // identity -> *wire.Activation, replicas only
+	nLocal        atomic.Int64
+	localBytes    atomic.Int64
+	// summary is the bounded part of the gossiped load (top-K hottest
+	// activations and the replicas), rebuilt once per summary interval.
+	summary  atomic.Pointer[[]*wire.Hosted]
+	inflight sync.Map // identity -> *atomic.Int64 (Route)
+	given    sync.Map // identity -> given (the last PID Get returned)
 	httpAddr atomic.Pointer[string]
 
 	stats    Stats
@@ -90,6 +107,7 @@ type Lookup struct {
 // Stats count what a member's placement did (since it started).
 type Stats struct {
 	Lookups       int64 `json:"lookups"`        // directory lookups answered
+	Suspected     int64 `json:"suspected"`      // members left out at once when their connection broke
 	Placed        int64 `json:"placed"`         // activations placed by this directory
 	Refused       int64 `json:"refused"`        // activations a member refused (no room), placed elsewhere
 	TooLarge      int64 `json:"too_large"`      // lookups answered too_large
@@ -179,8 +197,8 @@ func (l *Lookup) Setup(c *pcluster.Cluster, kinds []string, isClient bool) {
 	l.self = c.ActorSystem.Address()
 	l.topo.Store(newTopology(nil))
 	l.replicas.Store(&wire.Replicas{Replicas: map[string]int32{}})
-	empty := []*wire.Activation{}
-	l.local.Store(&empty)
+	empty := []*wire.Hosted{}
+	l.summary.Store(&empty)
 	if !isClient {
 		p := newPlacer(l)
 		pid, err := l.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return p }), placerName)
@@ -194,6 +212,11 @@ func (l *Lookup) Setup(c *pcluster.Cluster, kinds []string, isClient bool) {
 			l.onTopology(t)
 		}
 	})
+	l.endSub = l.system.EventStream.Subscribe(func(ev any) {
+		if e, ok := ev.(*remote.EndpointTerminatedEvent); ok {
+			go l.onEndpointTerminated(e.Address) // not on the publisher's goroutine
+		}
+	})
 }
 
 // SetHTTP records this member's HTTP address, gossiped with its load (for
@@ -203,11 +226,102 @@ func (l *Lookup) SetHTTP(addr string) { l.httpAddr.Store(&addr) }
 // onTopology runs on the publisher's goroutine (protoactor's member list,
 // under its lock): record and hand on, nothing slow.
 func (l *Lookup) onTopology(t *pcluster.ClusterTopology) {
-	nt := newTopology(t)
-	old := l.topo.Swap(nt)
+	l.suspMu.Lock()
+	l.provider = t
+	l.suspMu.Unlock()
+	l.republish(t.Left)
+}
+
+// suspectFor is how long a member whose connection broke is left out of
+// the topology without the provider confirming it left: then it is taken
+// back (the provider still lists it: the break was not its death).
+func (l *Lookup) suspectFor() time.Duration { return 2 * l.cfg.FailureDetection }
+
+// onEndpointTerminated is protoactor's news that the connection to a
+// member broke. A member killed outright has its TCP connections reset by
+// the kernel at once, seconds before the provider's failure detection
+// (etcd's lease) notices: the member is left out of this member's
+// topology now, so lookups go to the identities' new directory owners,
+// its activations are placed elsewhere and requests sent to it are sent
+// again. The provider confirms (the same members, the same hash: no second
+// change), or, if the member is still listed after suspectFor, it is taken
+// back.
+func (l *Lookup) onEndpointTerminated(addr string) {
+	l.suspMu.Lock()
+	listed := false
+	if l.provider != nil {
+		for _, m := range l.provider.Members {
+			if m.Address() == addr {
+				listed = true
+			}
+		}
+	}
+	if !listed || addr == l.self {
+		l.suspMu.Unlock()
+		return
+	}
+	if l.suspected == nil {
+		l.suspected = map[string]time.Time{}
+	}
+	if until, ok := l.suspected[addr]; ok && time.Now().Before(until) {
+		l.suspMu.Unlock()
+		return
+	}
+	l.suspected[addr] = time.Now().Add(l.suspectFor())
+	l.suspMu.Unlock()
+	l.logger.Info("placement: connection to a member broke; routing around it until the provider confirms", slog.String("member", addr))
+	l.count(func(s *Stats) { s.Suspected++ })
+	l.republish(nil)
+	time.AfterFunc(l.suspectFor()+10*time.Millisecond, func() {
+		select {
+		case <-l.stop:
+		default:
+			l.republish(nil)
+		}
+	})
+}
+
+// republish derives this member's topology from the provider's last one
+// without the members suspected now, and hands it on when it differs.
+// The hash of a derived topology is the provider's rule over the members
+// kept, so the provider's confirmation is no second change.
+func (l *Lookup) republish(left []*pcluster.Member) {
+	l.suspMu.Lock()
+	defer l.suspMu.Unlock()
+	t := l.provider
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	kept := make([]*pcluster.Member, 0, len(t.Members))
+	var dropped []*pcluster.Member
+	for _, m := range t.Members {
+		if until, ok := l.suspected[m.Address()]; ok && now.Before(until) {
+			dropped = append(dropped, m)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	for addr, until := range l.suspected {
+		if !now.Before(until) {
+			delete(l.suspected, addr)
+		}
+	}
+	eff := t
+	if len(dropped) > 0 {
+		hashOf := append([]*pcluster.Member(nil), kept...)
+		eff = &pcluster.ClusterTopology{Members: kept, TopologyHash: pcluster.TopologyHash(hashOf),
+			Left: append(append([]*pcluster.Member(nil), left...), dropped...)}
+	}
+	nt := newTopology(eff)
+	old := l.topo.Load()
+	if old.hash == nt.hash && len(old.members) == len(nt.members) && len(left) == 0 {
+		return
+	}
+	l.topo.Store(nt)
 	close(old.changed)
 	if l.placer != nil {
-		l.system.Root.Send(l.placer, &topologyChanged{t: nt, left: t.Left})
+		l.system.Root.Send(l.placer, &topologyChanged{t: nt, left: eff.Left})
 	}
 }
 
@@ -217,6 +331,9 @@ func (l *Lookup) Shutdown() {
 		close(l.stop)
 		if l.topoSub != nil {
 			l.system.EventStream.Unsubscribe(l.topoSub)
+		}
+		if l.endSub != nil {
+			l.system.EventStream.Unsubscribe(l.endSub)
 		}
 		if l.placer != nil {
 			l.system.Root.Stop(l.placer)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -86,6 +85,11 @@ type localAct struct {
 	// warm requests wait for the model to load (a move)
 	warmWaiters []*actor.PID
 	cancelWarm  context.CancelFunc
+	// idx is la's place in placer.order (the anti-entropy round robin);
+	// owner is its directory owner in the topology with hash ownerOf.
+	idx     int
+	owner   string
+	ownerOf uint64
 }
 
 type heldLookup struct {
@@ -116,26 +120,30 @@ type placer struct {
 	local  map[string]*localAct
 	byPID  map[string]string // pid id -> identity
 	ticker *time.Ticker
-	// lastRound is when the activator last re-announced its activations
-	// (anti-entropy, every reannounceEvery).
-	lastRound time.Time
+	// committed is the sum of the local activations' bytes.
+	committed int64
+	// order holds the local activations for the anti-entropy round robin
+	// (cursor is the next to announce); fresh the ones started in the
+	// last freshFor, oldest first, announced on every tick.
+	order  []*localAct
+	cursor int
+	fresh  []*localAct
 }
 
-// reannounceEvery is the activators' anti-entropy period: every live
-// activation is re-announced to its directory owner this often, so a
-// duplicate that no hand-off caught (an announcement lost to a member that
-// was being killed, an activation whose answer came after the directory
-// had given up on it) is found and stopped within one round.
-const reannounceEvery = 2 * time.Second
+// tickEvery is the placer's tick: suspects expire, held lookups are
+// retried, and a slice of the anti-entropy round goes out.
+const tickEvery = 250 * time.Millisecond
 
 // staleAfter: a directory entry whose activation no anti-entropy round has
-// shown for this long yields to a live activation another member announces.
-const staleAfter = 3 * reannounceEvery
+// shown for this long yields to a live activation another member announces
+// (two periods: the activation handed out, if alive, is announced once in
+// each).
+func (p *placer) staleAfter() time.Duration { return 2*p.l.cfg.AntiEntropy + time.Second }
 
 // freshFor: activations younger than this are re-announced on every tick
-// (250 ms), not only every reannounceEvery, since duplicates are born
-// young (two placements during a hand-off, an answer the directory gave
-// up on); a duplicate among them is stopped within a tick or two.
+// (250 ms), not only once per anti-entropy period, since duplicates are
+// born young (two placements during a hand-off, an answer the directory
+// gave up on); a duplicate among them is stopped within a tick or two.
 const freshFor = 5 * time.Second
 
 type recentPlacement struct {
@@ -167,7 +175,7 @@ func (p *placer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.self = ctx.Self()
-		p.ticker = time.NewTicker(250 * time.Millisecond)
+		p.ticker = time.NewTicker(tickEvery)
 		self, sys, tick := p.self, ctx.ActorSystem(), p.ticker
 		go func() {
 			for range tick.C {
@@ -201,6 +209,10 @@ func (p *placer) Receive(ctx actor.Context) {
 	case *wire.ReplicasRequest:
 		ctx.Respond(p.l.replicas.Load())
 	case *wire.LoadsRequest:
+		if m.Full {
+			ctx.Respond(&wire.LoadsResponse{Loads: []*wire.Load{p.l.fullLoad()}})
+			return
+		}
 		ctx.Respond(p.l.loadsResponse())
 	// activator
 	case *wire.ActivateRequest:
@@ -373,7 +385,7 @@ func (p *placer) view(kind string, skip map[string]bool, guess bool) []placement
 				if ld.Budget > 0 {
 					m.Budget = ld.Budget
 				}
-				m.Active = max(p.committed(), ld.Pinned)
+				m.Active = max(p.committed, ld.Pinned)
 				m.Rate = ld.Rate
 			}
 			m.Models = len(p.local)
@@ -387,7 +399,7 @@ func (p *placer) view(kind string, skip map[string]bool, guess bool) []placement
 					m.Budget = ld.Budget
 				}
 				m.Active = max(ld.Active, ld.Pinned)
-				m.Models = len(ld.Hosted)
+				m.Models = int(ld.Activations)
 				m.Rate = ld.Rate
 				at = time.UnixMilli(ld.AtUnixMs)
 			}
@@ -668,7 +680,7 @@ func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
 		p.adopt(ctx, act)
 	case e.moving && pid.Address == e.moveTo:
 		// the new home of a make-before-break move: onMoved switches
-	case e.pid.Equal(e.confirmedPID) && now.Sub(e.confirmed) <= staleAfter:
+	case e.pid.Equal(e.confirmedPID) && now.Sub(e.confirmed) <= p.staleAfter():
 		// the activation handed out is alive: this one is a duplicate
 		p.stopDuplicate(ctx, act.Identity, pid, "duplicate found by anti-entropy")
 	default:
@@ -678,7 +690,7 @@ func (p *placer) adoptPeriodic(ctx actor.Context, act *wire.Activation) {
 		if !e.pid.Equal(e.doubtedPID) {
 			e.doubted, e.doubtedPID = now, e.pid
 		}
-		if now.Sub(e.doubted) > staleAfter && !e.moving {
+		if now.Sub(e.doubted) > p.staleAfter() && !e.moving {
 			e.pid, e.member, e.memberID, e.bytes, e.since = pid, pid.Address, act.Member, act.Bytes, act.SinceUnixMs
 			e.confirm()
 			p.l.count(func(s *Stats) { s.Adopted++ })
@@ -781,12 +793,39 @@ type pendingMove struct {
 
 // ---- activator ----
 
-func (p *placer) committed() int64 {
-	var n int64
-	for _, la := range p.local {
-		n += la.bytes
+// addLocal records an activation spawned here: the activator's books,
+// the anti-entropy round and the Lookup's counters, in O(1).
+func (p *placer) addLocal(la *localAct) {
+	p.local[la.identity] = la
+	p.byPID[la.pid.Id] = la.identity
+	p.committed += la.bytes
+	la.idx = len(p.order)
+	p.order = append(p.order, la)
+	p.fresh = append(p.fresh, la)
+	p.l.noteLocal(p.activation(la), +1)
+}
+
+// removeLocal forgets an activation that stopped, in O(1).
+func (p *placer) removeLocal(la *localAct) {
+	delete(p.local, la.identity)
+	p.committed -= la.bytes
+	if i := la.idx; i < len(p.order) && p.order[i] == la {
+		last := len(p.order) - 1
+		p.order[i] = p.order[last]
+		p.order[i].idx = i
+		p.order[last] = nil
+		p.order = p.order[:last]
 	}
-	return n
+	p.l.noteLocal(p.activation(la), -1)
+}
+
+// ownerOf is la's directory owner in the current topology (cached: the
+// rendezvous hash costs one hash per member).
+func (p *placer) ownerOf(la *localAct) string {
+	if la.ownerOf != p.topo.hash || la.owner == "" {
+		la.owner, la.ownerOf = p.topo.owner(la.identity, la.kind), p.topo.hash
+	}
+	return la.owner
 }
 
 func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
@@ -802,7 +841,7 @@ func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
 	if src := p.l.source; src != nil && req.Bytes > 0 {
 		ld := src.Load()
 		if ld.Budget > 0 {
-			room := ld.Budget - max(p.committed(), ld.Pinned)
+			room := ld.Budget - max(p.committed, ld.Pinned)
 			switch {
 			case req.Bytes <= room:
 			case req.Full && req.Bytes <= ld.Budget:
@@ -831,9 +870,7 @@ func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
 	}
 	kind.Inc()
 	la := &localAct{identity: req.Identity, kind: req.Kind, pid: pid, bytes: req.Bytes, since: time.Now().UnixMilli()}
-	p.local[req.Identity] = la
-	p.byPID[pid.Id] = req.Identity
-	p.publishLocal()
+	p.addLocal(la)
 	p.l.count(func(s *Stats) { s.Activated++ })
 	// The directory that asked may not be the owner (views differ during
 	// a topology change): tell the owner too, so it finds a duplicate.
@@ -892,16 +929,6 @@ func (p *placer) activation(la *localAct) *wire.Activation {
 		Member: p.l.system.ID}
 }
 
-// publishLocal stores a snapshot of the local activations for gossip.
-func (p *placer) publishLocal() {
-	acts := make([]*wire.Activation, 0, len(p.local))
-	for _, la := range p.local {
-		acts = append(acts, p.activation(la))
-	}
-	sort.Slice(acts, func(i, j int) bool { return acts[i].Identity < acts[j].Identity })
-	p.l.local.Store(&acts)
-}
-
 func (p *placer) onChildTerminated(ctx actor.Context, who *actor.PID) {
 	identity, ok := p.byPID[who.Id]
 	if !ok {
@@ -912,7 +939,7 @@ func (p *placer) onChildTerminated(ctx actor.Context, who *actor.PID) {
 	if la == nil || !la.pid.Equal(who) {
 		return
 	}
-	delete(p.local, identity)
+	p.removeLocal(la)
 	if la.cancelWarm != nil {
 		la.cancelWarm()
 	}
@@ -923,8 +950,7 @@ func (p *placer) onChildTerminated(ctx actor.Context, who *actor.PID) {
 		k.Dec()
 	}
 	p.l.cluster.PidCache.RemoveByValue(identity, la.kind, who)
-	p.publishLocal()
-	if owner := p.topo.owner(identity, la.kind); owner != "" {
+	if owner := p.ownerOf(la); owner != "" {
 		ctx.Send(placerAt(owner), &wire.Terminated{Identity: identity, Pid: wirePID(who)})
 	}
 }
@@ -971,12 +997,20 @@ func (p *placer) onTopology(ctx actor.Context, m *topologyChanged) {
 			delete(p.suspects, addr)
 		}
 	}
-	// Activator: re-announce every live activation to its owner, and
-	// tell every member that this is all (complete), so a new owner knows
-	// when it has heard from everyone.
+	// Activator: announce the live activations whose directory owner
+	// changed to their new owner (with rendezvous ownership only the
+	// identities of the members that left or joined move; the others'
+	// owners keep their entries), and tell every member that this is all
+	// (complete), so a new owner knows when it has heard from everyone.
+	// Anti-entropy covers an announcement lost on the way.
 	byOwner := map[string][]*wire.Activation{}
-	for _, la := range p.local {
-		if o := m.t.owner(la.identity, la.kind); o != "" {
+	for _, la := range p.order {
+		before := la.owner
+		if la.ownerOf != old.hash || before == "" {
+			before = old.owner(la.identity, la.kind)
+		}
+		o := p.ownerOf(la)
+		if o != "" && (o != before || !old.alive(before)) {
 			byOwner[o] = append(byOwner[o], p.activation(la))
 		}
 	}
@@ -1020,29 +1054,52 @@ func (p *placer) onTick(ctx actor.Context) {
 			p.recent[addr] = keep
 		}
 	}
-	if now.Sub(p.lastRound) >= reannounceEvery {
-		p.lastRound = now
-		p.reannounce(ctx, 0)
-	} else {
-		p.reannounce(ctx, now.Add(-freshFor).UnixMilli())
-	}
+	p.antiEntropy(ctx, now)
 	p.releaseHeld(ctx)
 }
 
-// reannounce is the activator's anti-entropy round: every live activation
-// that started at or after since (unix ms; 0: all) goes to its directory
-// owner (in this member's view).
-func (p *placer) reannounce(ctx actor.Context, since int64) {
+// antiEntropy is one tick of the activator's anti-entropy: the
+// activations started in the last freshFor, and the next slice of the
+// round robin over all of them (sized so that every activation goes once
+// per AntiEntropy period), each to its directory owner in this member's
+// view. Its cost per tick is the fresh activations plus
+// activations × tick / period: it never walks all of them at once.
+func (p *placer) antiEntropy(ctx actor.Context, now time.Time) {
 	if len(p.local) == 0 {
+		p.fresh = p.fresh[:0]
 		return
 	}
 	byOwner := map[string][]*wire.Activation{}
-	for _, la := range p.local {
-		if la.since < since {
-			continue
-		}
-		if o := p.topo.owner(la.identity, la.kind); o != "" {
+	add := func(la *localAct) {
+		if o := p.ownerOf(la); o != "" {
 			byOwner[o] = append(byOwner[o], p.activation(la))
+		}
+	}
+	cutoff := now.Add(-freshFor).UnixMilli()
+	drop := 0
+	for drop < len(p.fresh) && p.fresh[drop].since < cutoff {
+		drop++
+	}
+	if drop > 0 {
+		p.fresh = append(p.fresh[:0], p.fresh[drop:]...)
+	}
+	announced := make(map[*localAct]bool, len(p.fresh))
+	for _, la := range p.fresh {
+		if p.local[la.identity] == la {
+			add(la)
+			announced[la] = true
+		}
+	}
+	n := len(p.order)
+	slice := (n*int(tickEvery) + int(p.l.cfg.AntiEntropy) - 1) / int(p.l.cfg.AntiEntropy)
+	for i := 0; i < slice && n > 0; i++ {
+		if p.cursor >= n {
+			p.cursor = 0
+		}
+		la := p.order[p.cursor]
+		p.cursor++
+		if !announced[la] {
+			add(la)
 		}
 	}
 	for addr, acts := range byOwner {

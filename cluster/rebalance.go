@@ -29,8 +29,11 @@ type rebalancer struct {
 	// replicas dropped from the table, stopped once callers have seen the
 	// smaller table
 	retiring map[string]time.Time
-	busy     atomic.Bool
-	wg       sync.WaitGroup
+	// coldChecked is when a cold model's manifest bounds were last read
+	// (coldDue).
+	coldChecked map[string]time.Time
+	busy        atomic.Bool
+	wg          sync.WaitGroup
 }
 
 func newRebalancer(l *Lookup) *rebalancer {
@@ -52,12 +55,15 @@ func replicaIndex(identity string) int {
 
 func (rb *rebalancer) cycle() {
 	l := rb.l
-	v := l.loads.Load()
-	if v == nil || time.Since(v.at) > 3*l.cfg.LoadInterval+time.Second {
-		return
-	}
 	if rb.busy.Load() {
 		return // the last cycle's moves are still running
+	}
+	if len(l.topo.Load().byKind[KindModel]) < 2 {
+		return // nothing to move between, no member for a replica
+	}
+	v := rb.pull()
+	if v == nil {
+		return
 	}
 	if !rb.leading {
 		// A new leader recovers the table from the activations it sees.
@@ -72,7 +78,7 @@ func (rb *rebalancer) cycle() {
 		l.publishReplicas(copyTable(rb.table))
 	}
 	rb.retire()
-	if l.cfg.Rebalance.HotRate > 0 {
+	if l.cfg.Rebalance.HotRate > 0 && len(v.byAddr) >= 2 {
 		rb.adjustReplicas(v)
 	}
 	rb.plan(v)
@@ -111,10 +117,21 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	changed := false
 	var grow []string
 	bounder, _ := l.source.(ReplicaBounder)
+	// Manifest bounds are read for the models that are hot or replicated
+	// now, and for a rotating slice of the others (coldBoundsPerCycle a
+	// cycle): a cycle never reads every model's manifest.
+	cold := 0
 	for _, id := range ids {
 		r, k := rates[id], rb.table[id]
 		want := min(max(int32(math.Ceil(r/hot))-1, 0), maxK)
-		if bounder != nil {
+		check := want > 0 || k > 0
+		if !check && bounder != nil {
+			if cold < coldBoundsPerCycle && rb.coldDue(id) {
+				cold++
+				check = true
+			}
+		}
+		if bounder != nil && check {
 			// the manifest's min_replicas/max_replicas override (in
 			// activations; replicas are the ones beyond the first)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -182,6 +199,26 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	}
 }
 
+// coldBoundsPerCycle is how many models that are neither hot nor
+// replicated the leader reads manifest bounds for in one cycle.
+const coldBoundsPerCycle = 64
+
+// coldRecheck is how long a cold model's bounds are trusted.
+const coldRecheck = 10 * time.Minute
+
+// coldDue reports whether cold model id's bounds are due a read (and
+// records the read).
+func (rb *rebalancer) coldDue(id string) bool {
+	if rb.coldChecked == nil {
+		rb.coldChecked = map[string]time.Time{}
+	}
+	if at, ok := rb.coldChecked[id]; ok && time.Since(at) < coldRecheck {
+		return false
+	}
+	rb.coldChecked[id] = time.Now()
+	return true
+}
+
 // retire stops replicas whose removal callers have had time to see.
 func (rb *rebalancer) retire() {
 	l := rb.l
@@ -203,6 +240,41 @@ func (rb *rebalancer) retire() {
 	}
 }
 
+// pull asks every model-hosting member for its full load (every
+// activation with its rate and size): the per-model picture the leader
+// plans from, gathered once per cycle instead of gossiped by every member
+// every round. nil when a member does not answer (no decision on half a
+// picture).
+func (rb *rebalancer) pull() *loadView {
+	l := rb.l
+	t := l.topo.Load()
+	addrs := t.byKind[KindModel]
+	loads := make([]*wire.Load, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		if addr == l.self {
+			loads[i] = l.fullLoad()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := l.ask(placerAt(addr), &wire.LoadsRequest{Full: true}, l.cfg.FailureDetection, t, addr)
+			if r, ok := res.(*wire.LoadsResponse); ok && err == nil && len(r.Loads) == 1 && r.Loads[0].Full {
+				loads[i] = r.Loads[0]
+			}
+		}()
+	}
+	wg.Wait()
+	for i, ld := range loads {
+		if ld == nil {
+			l.logger.Debug("placement: rebalancer: no full load", slog.String("member", addrs[i]))
+			return nil
+		}
+	}
+	return newLoadView(loads)
+}
+
 // members is the model-hosting members with a known load, their Rate the
 // sum of their activations' rates; nil if a member's load is unknown.
 func (rb *rebalancer) members(v *loadView) []placement.Member {
@@ -212,7 +284,7 @@ func (rb *rebalancer) members(v *loadView) []placement.Member {
 		if !ok {
 			return nil // no decision on half a picture
 		}
-		m := placement.Member{ID: addr, Budget: ld.Budget, Active: max(ld.Active, ld.Pinned), Models: len(ld.Hosted)}
+		m := placement.Member{ID: addr, Budget: ld.Budget, Active: max(ld.Active, ld.Pinned), Models: int(ld.Activations)}
 		if m.Budget <= 0 {
 			m.Budget = unlimited
 		}

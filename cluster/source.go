@@ -15,7 +15,8 @@ import (
 // with an unlimited budget and places by model count and volume only.
 type Source interface {
 	// Load reports the member's figures now. It is called a few times a
-	// second and must be cheap.
+	// second and on every activation, so it must cost O(1): it need not
+	// fill SourceLoad.Models when the Source is also a ModelLoader.
 	Load() SourceLoad
 	// Estimate returns the memory estimate of model id (an identity's part
 	// before any "@"): its manifest's memory_bytes, else the runtime's
@@ -26,6 +27,15 @@ type Source interface {
 	// Loaded reports whether a version of model id is loaded in the
 	// member's cache.
 	Loaded(id string) bool
+}
+
+// ModelLoader is an optional ability of a Source: the per-model figures,
+// which cost a walk over the member's models. Placement asks for them at
+// most once per summary interval (the gossiped top-K) and when the
+// rebalancer's leader plans; without it, SourceLoad.Models of Load is
+// read at those times instead.
+type ModelLoader interface {
+	ModelLoads() map[string]ModelLoad
 }
 
 // Reliever is an optional ability of a Source: when a model is placed on a
@@ -50,7 +60,8 @@ type SourceLoad struct {
 	Pinned       int64   // bytes of models in use
 	ModelsLoaded int     // loaded models
 	Rate         float64 // requests/s, EWMA
-	// Models holds per model id figures (models with traffic or loaded).
+	// Models holds per model id figures (models with traffic or loaded);
+	// read only from a Source that is not a ModelLoader.
 	Models map[string]ModelLoad
 }
 
@@ -84,6 +95,14 @@ type PlacementConfig struct {
 	HandOffGrace time.Duration `json:"handoff_grace" yaml:"handoff_grace"`
 	// LoadTimeout bounds a move's load on its target (default 5m).
 	LoadTimeout time.Duration `json:"load_timeout" yaml:"load_timeout"`
+	// AntiEntropy is the period in which an activator re-announces every
+	// activation it hosts to its directory owner (default 10s). The
+	// announcements are spread over the period, a slice on every 250 ms
+	// tick, so a member's cost per second is its activations divided by
+	// the period; activations younger than 5 s are announced on every
+	// tick. A directory entry not announced for two periods yields to a
+	// live activation another member announces.
+	AntiEntropy time.Duration `json:"anti_entropy" yaml:"anti_entropy"`
 	// Rebalance configures the rebalancer and hot-model replicas.
 	Rebalance RebalanceConfig `json:"rebalance" yaml:"rebalance"`
 }
@@ -119,6 +138,7 @@ func DefaultPlacementConfig() PlacementConfig {
 		FailureDetection: 4 * time.Second,
 		HandOffGrace:     2 * time.Second,
 		LoadTimeout:      5 * time.Minute,
+		AntiEntropy:      10 * time.Second,
 		Rebalance: RebalanceConfig{
 			Interval:    10 * time.Second,
 			Plan:        placement.DefaultPlanConfig(),
@@ -145,6 +165,9 @@ func (c PlacementConfig) withDefaults() PlacementConfig {
 	}
 	if c.LoadTimeout <= 0 {
 		c.LoadTimeout = d.LoadTimeout
+	}
+	if c.AntiEntropy <= 0 {
+		c.AntiEntropy = d.AntiEntropy
 	}
 	r := &c.Rebalance
 	if r.Interval <= 0 {

@@ -93,7 +93,7 @@ type HostedModel struct {
 
 func memberLoad(ld *wire.Load, now time.Time) MemberLoad {
 	out := MemberLoad{ID: ld.MemberId, Address: ld.Address, HTTP: ld.Http, Budget: ld.Budget, Used: ld.Used,
-		Pinned: ld.Pinned, Active: ld.Active, ModelsLoaded: int(ld.ModelsLoaded), Activations: len(ld.Hosted),
+		Pinned: ld.Pinned, Active: ld.Active, ModelsLoaded: int(ld.ModelsLoaded), Activations: int(ld.Activations),
 		Rate: ld.Rate, Age: now.Sub(time.UnixMilli(ld.AtUnixMs))}
 	for _, h := range ld.Hosted {
 		out.Hosted = append(out.Hosted, HostedModel{Identity: h.Identity, Bytes: h.Bytes, Rate: h.Rate, Since: time.UnixMilli(h.SinceUnixMs)})

@@ -150,6 +150,8 @@ type Cache struct {
 	mu        sync.Mutex
 	entries   map[string]*entry
 	used      int64
+	ready     int            // entries in stateReady
+	readyByID map[string]int // model id -> ready versions
 	pinned    int64
 	reserved  int64
 	highWater int64
@@ -372,6 +374,7 @@ func (c *Cache) load(ctx context.Context, e *entry) {
 		c.noteHighWaterLocked()
 		now := time.Now()
 		e.model, e.bytes, e.state = model, measured, stateReady
+		c.markReadyLocked(e.m.ID, 1)
 		e.loadedAt, e.lastUsed, e.loadDur = now, now, dur
 		e.refs, e.waiters = e.waiters, 0
 		if e.refs > 0 {
@@ -556,6 +559,7 @@ func (c *Cache) evictWhileLocked(cond func() bool) []*entry {
 }
 
 func (c *Cache) evictLocked(e *entry) {
+	c.markReadyLocked(e.m.ID, -1)
 	delete(c.entries, e.key)
 	c.policy.Remove(e.key)
 	c.used -= e.bytes
@@ -624,14 +628,30 @@ func (c *Cache) Stats() CacheStats {
 		Budget: c.cfg.BudgetBytes, Used: c.used, Pinned: c.pinned, HighWater: c.highWater,
 		Loads: c.loads, Hits: c.hits, Shared: c.shared, Evictions: c.evictions, Failures: c.failures,
 	}
-	for _, e := range c.entries {
-		if e.state == stateReady {
-			s.Models++
-		} else {
-			s.Loading++
-		}
-	}
+	s.Models, s.Loading = c.ready, len(c.entries)-c.ready
 	return s
+}
+
+// markReadyLocked counts a version of model id becoming ready (+1) or
+// leaving memory (-1), so Stats and IsLoaded cost O(1) whatever the
+// number of models loaded.
+func (c *Cache) markReadyLocked(id string, d int) {
+	c.ready += d
+	if c.readyByID == nil {
+		c.readyByID = map[string]int{}
+	}
+	if n := c.readyByID[id] + d; n > 0 {
+		c.readyByID[id] = n
+	} else {
+		delete(c.readyByID, id)
+	}
+}
+
+// IsLoaded reports whether a version of model id is loaded (in O(1)).
+func (c *Cache) IsLoaded(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readyByID[id] > 0
 }
 
 // Loaded describes the loaded models, sorted by key.
@@ -668,6 +688,7 @@ func (c *Cache) Close() error {
 		}
 		delete(c.entries, key)
 	}
+	c.ready, c.readyByID = 0, nil
 	c.used, c.pinned = c.reserved, 0
 	c.watched = true
 	c.broadcastLocked()

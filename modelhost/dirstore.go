@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/manta-ml/manta/api"
 )
@@ -264,7 +266,16 @@ func (s *DirStore) Put(ctx context.Context, id, version, path string, r io.Reade
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(ctx, p, r, size)
+	if err := writeFileAtomic(ctx, p, r, size); err != nil {
+		return err
+	}
+	if path == ManifestName {
+		// The manifest comes last and makes the version count: touch the
+		// model's directory so its VersionStamp changes now.
+		now := time.Now()
+		_ = os.Chtimes(filepath.Dir(filepath.Dir(p)), now, now)
+	}
+	return nil
 }
 
 func writeFileAtomic(ctx context.Context, p string, r io.Reader, size int64) error {
@@ -431,3 +442,38 @@ var (
 	_ Store   = (*DirStore)(nil)
 	_ Fetcher = (*DirStore)(nil)
 )
+
+// VersionStamp is a cheap fingerprint of model id's versions: the
+// modification times of its directory (a version added or removed, LATEST
+// replaced, and, through Put, a manifest written) and of its LATEST file.
+// Two stats, no read. While the directory or LATEST changed in the last
+// stampSettle the stamp is "" (check), so a version written by other means
+// than Put, whose manifest lands in the version's own directory, is still
+// seen once its manifest is there.
+func (s *DirStore) VersionStamp(ctx context.Context, id string) (string, error) {
+	dir, err := s.modelDir(id)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", err
+	}
+	if time.Since(st.ModTime()) < stampSettle {
+		return "", nil // "" means: check
+	}
+	stamp := strconv.FormatInt(st.ModTime().UnixNano(), 10)
+	if lt, err := os.Stat(filepath.Join(dir, LatestName)); err == nil {
+		if time.Since(lt.ModTime()) < stampSettle {
+			return "", nil
+		}
+		stamp += "/" + strconv.FormatInt(lt.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(lt.Size(), 10)
+	}
+	return stamp, nil
+}
+
+// stampSettle is how long after a change a directory's stamp is not
+// trusted.
+const stampSettle = 30 * time.Second
+
+var _ VersionStamper = (*DirStore)(nil)

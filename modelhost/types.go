@@ -111,6 +111,15 @@ type Store interface {
 	Delete(ctx context.Context, id, version string) error
 }
 
+// VersionStamper is an optional interface of a Store: a cheap fingerprint
+// of a model's versions that changes whenever Latest could answer
+// differently (a version added or removed, LATEST moved). Version polling
+// resolves a model's version only when its stamp changed; "" means "not
+// sure, check".
+type VersionStamper interface {
+	VersionStamp(ctx context.Context, id string) (string, error)
+}
+
 // Fetcher is an optional interface of a Store: it makes a version's files
 // available in a local directory, every file verified against its sha256,
 // and returns that directory. Stores without it are fetched by copying

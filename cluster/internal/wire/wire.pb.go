@@ -27,19 +27,24 @@ const (
 
 // Load is what a member gossips about itself under the key "manta.load".
 type Load struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Budget        int64                  `protobuf:"varint,3,opt,name=budget,proto3" json:"budget,omitempty"`                                 // model-memory budget
-	Used          int64                  `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`                                     // cache: loaded + loading bytes
-	Pinned        int64                  `protobuf:"varint,5,opt,name=pinned,proto3" json:"pinned,omitempty"`                                 // cache: bytes of models in use
-	Active        int64                  `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`                                 // bytes promised to the member's activations
-	ModelsLoaded  int32                  `protobuf:"varint,7,opt,name=models_loaded,json=modelsLoaded,proto3" json:"models_loaded,omitempty"` // cache: loaded models
-	Rate          float64                `protobuf:"fixed64,8,opt,name=rate,proto3" json:"rate,omitempty"`                                    // requests/s (EWMA)
-	Hosted        []*Hosted              `protobuf:"bytes,9,rep,name=hosted,proto3" json:"hosted,omitempty"`
-	AtUnixMs      int64                  `protobuf:"varint,10,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
-	Http          string                 `protobuf:"bytes,11,opt,name=http,proto3" json:"http,omitempty"`
-	Counters      *Counters              `protobuf:"bytes,12,opt,name=counters,proto3" json:"counters,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MemberId     string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Address      string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Budget       int64                  `protobuf:"varint,3,opt,name=budget,proto3" json:"budget,omitempty"`                                 // model-memory budget
+	Used         int64                  `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`                                     // cache: loaded + loading bytes
+	Pinned       int64                  `protobuf:"varint,5,opt,name=pinned,proto3" json:"pinned,omitempty"`                                 // cache: bytes of models in use
+	Active       int64                  `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`                                 // bytes promised to the member's activations
+	ModelsLoaded int32                  `protobuf:"varint,7,opt,name=models_loaded,json=modelsLoaded,proto3" json:"models_loaded,omitempty"` // cache: loaded models
+	Rate         float64                `protobuf:"fixed64,8,opt,name=rate,proto3" json:"rate,omitempty"`                                    // requests/s (EWMA)
+	// In gossip: a bounded summary (the top-K hottest models' activations
+	// and every replica activation), refreshed once per summary interval.
+	// In an answer to LoadsRequest{full}: every activation on the member.
+	Hosted        []*Hosted `protobuf:"bytes,9,rep,name=hosted,proto3" json:"hosted,omitempty"`
+	AtUnixMs      int64     `protobuf:"varint,10,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	Http          string    `protobuf:"bytes,11,opt,name=http,proto3" json:"http,omitempty"`
+	Counters      *Counters `protobuf:"bytes,12,opt,name=counters,proto3" json:"counters,omitempty"`
+	Activations   int32     `protobuf:"varint,13,opt,name=activations,proto3" json:"activations,omitempty"` // activations on the member (all of them, whatever hosted holds)
+	Full          bool      `protobuf:"varint,14,opt,name=full,proto3" json:"full,omitempty"`               // hosted lists every activation (an answer to LoadsRequest{full})
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +161,20 @@ func (x *Load) GetCounters() *Counters {
 		return x.Counters
 	}
 	return nil
+}
+
+func (x *Load) GetActivations() int32 {
+	if x != nil {
+		return x.Activations
+	}
+	return 0
+}
+
+func (x *Load) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
 }
 
 // Counters are what a member's placement did since it started.
@@ -1222,8 +1241,11 @@ func (*ReplicasRequest) Descriptor() ([]byte, []int) {
 
 // LoadsRequest asks a member for the loads it knows (its own and the
 // gossiped ones): status for callers without gossip.
+// LoadsRequest asks a member for the loads it knows (gossip), or with
+// full for its own load listing every activation (the rebalancer's pull).
 type LoadsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Full          bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1256,6 +1278,13 @@ func (x *LoadsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use LoadsRequest.ProtoReflect.Descriptor instead.
 func (*LoadsRequest) Descriptor() ([]byte, []int) {
 	return file_cluster_internal_wire_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *LoadsRequest) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
 }
 
 type LoadsResponse struct {
@@ -1314,7 +1343,7 @@ var File_cluster_internal_wire_wire_proto protoreflect.FileDescriptor
 
 const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\n" +
-	" cluster/internal/wire/wire.proto\x12\x10manta.cluster.v1\"\xee\x02\n" +
+	" cluster/internal/wire/wire.proto\x12\x10manta.cluster.v1\"\xa4\x03\n" +
 	"\x04Load\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -1329,7 +1358,9 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"at_unix_ms\x18\n" +
 	" \x01(\x03R\batUnixMs\x12\x12\n" +
 	"\x04http\x18\v \x01(\tR\x04http\x126\n" +
-	"\bcounters\x18\f \x01(\v2\x1a.manta.cluster.v1.CountersR\bcounters\"\x8d\x03\n" +
+	"\bcounters\x18\f \x01(\v2\x1a.manta.cluster.v1.CountersR\bcounters\x12 \n" +
+	"\vactivations\x18\r \x01(\x05R\vactivations\x12\x12\n" +
+	"\x04full\x18\x0e \x01(\bR\x04full\"\x8d\x03\n" +
 	"\bCounters\x12\x16\n" +
 	"\x06placed\x18\x01 \x01(\x03R\x06placed\x12\x18\n" +
 	"\arefused\x18\x02 \x01(\x03R\arefused\x12\x1b\n" +
@@ -1415,8 +1446,9 @@ const file_cluster_internal_wire_wire_proto_rawDesc = "" +
 	"\rReplicasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x11\n" +
-	"\x0fReplicasRequest\"\x0e\n" +
-	"\fLoadsRequest\"u\n" +
+	"\x0fReplicasRequest\"\"\n" +
+	"\fLoadsRequest\x12\x12\n" +
+	"\x04full\x18\x01 \x01(\bR\x04full\"u\n" +
 	"\rLoadsResponse\x12,\n" +
 	"\x05loads\x18\x01 \x03(\v2\x16.manta.cluster.v1.LoadR\x05loads\x126\n" +
 	"\breplicas\x18\x02 \x01(\v2\x1a.manta.cluster.v1.ReplicasR\breplicasB6Z4github.com/manta-ml/manta/cluster/internal/wire;wireb\x06proto3"

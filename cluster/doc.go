@@ -1,6 +1,7 @@
 // Package cluster starts Manta members on a Proto.Actor cluster and places
 // model actors on them (docs/ARCHITECTURE.md §3–4): providers (local:
-// in-process, the embedded default; etcd: several processes; automanaged),
+// in-process, the embedded default; etcd: several processes; automanaged;
+// k8s),
 // a quiet logger, and Manta's IdentityLookup, the default for every
 // provider.
 //

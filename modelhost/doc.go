@@ -15,7 +15,7 @@
 //     two built-ins: "linear" (JSON weights, see LinearSpec) and "go"
 //     (RegisterFunc: Go code that builds a Model in-process);
 //   - Cache, the member's memory-budgeted set of loaded models, with
-//     single-flight loading, pinning by Lease and LRU eviction.
+//     single-flight loading, pinning by Lease and GDSF eviction (LRU on request).
 //
 // Every artifact is verified against its manifest sha256 before a runtime
 // sees it. Errors wrap the sentinels of package api (api.ErrNotFound,

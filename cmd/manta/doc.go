@@ -9,7 +9,8 @@
 //	manta demo
 //	manta bench sdk
 //
-// Every flag has an environment variable (MANTA_STORE, MANTA_HTTP,
-// MANTA_CLUSTER, MANTA_ETCD, MANTA_BUDGET, MANTA_ADDR, …). Exit codes: 0
-// success, 1 a failed operation, 2 bad usage.
+// `manta COMMAND --help` lists a command's flags, each with its default
+// and, where it has one, its environment variable (MANTA_STORE,
+// MANTA_HTTP, MANTA_CLUSTER, MANTA_ETCD, MANTA_BUDGET, MANTA_ADDR, …).
+// Exit codes: 0 success, 1 a failed operation, 2 bad usage.
 package main

@@ -121,11 +121,13 @@ func TestRealCrasherFails(t *testing.T) {
 		}
 	}
 	write("go.mod", "module fuzzrunprobe\n\ngo 1.21\n")
+	// (The target's declaration is built so that this file does not
+	// itself declare a target to findTargets.)
 	write("probe_test.go", `package probe
 
 import "testing"
 
-func FuzzCrash(f *testing.F) {
+`+"func "+`FuzzCrash(f *testing.F) {
 	f.Add([]byte("seed"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if string(b) != "seed" {
@@ -164,5 +166,8 @@ func TestFindTargetsInThisModule(t *testing.T) {
 		if !names[want] {
 			t.Errorf("target %s not found in %v", want, targets)
 		}
+	}
+	if names["FuzzCrash"] {
+		t.Errorf("the probe target written by TestRealCrasherFails was taken for one of this module's")
 	}
 }

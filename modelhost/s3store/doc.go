@@ -53,7 +53,7 @@
 // MinIO's streaming ListenBucketNotification does not deliver on the
 // server build used here; its webhook target does. Point the server's
 // webhook target at a member (MINIO_NOTIFY_WEBHOOK_ENABLE_<ID>=on,
-// MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID>=http://member:port/hooks/minio),
+// MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID>=http://member:port/v1/hooks/minio),
 // subscribe the bucket once with SubscribeWebhook(ctx,
 // "arn:minio:sqs::<ID>:webhook"), and mount WebhookHandler on the member's
 // HTTP server: it calls back with the model id whenever a manifest.json or

@@ -46,7 +46,7 @@ func (c *PlacementConfig) Validate() error {
 //	--rebalance-interval   MANTA_REBALANCE_INTERVAL   time between rebalancer cycles (10s)
 //	--rebalance-moves      MANTA_REBALANCE_MOVES      moves per cycle at most (8)
 //	--hot-rate             MANTA_HOT_RATE             requests/s one activation serves before replicas (200; <0: none)
-//	--max-replicas         MANTA_MAX_REPLICAS         replicas per model at most (3)
+//	--max-replicas         MANTA_MAX_REPLICAS         replicas per model at most (15)
 //	--failure-detection    MANTA_FAILURE_DETECTION    longest wait on another member (4s)
 //	--placement-weights    MANTA_PLACEMENT_WEIGHTS    memory=1,volume=1,models=0.25
 func (c *PlacementConfig) RegisterFlags(fs *flag.FlagSet) error {

@@ -94,12 +94,17 @@ func copyTable(t map[string]int32) map[string]int32 {
 	return out
 }
 
-// adjustReplicas gives a model whose total rate exceeds HotRate per
+// adjustReplicas gives a model whose total rate exceeds the hot rate per
 // activation more replicas (up to MaxReplicas), and takes one away when
-// the remaining activations would serve under 60% of HotRate each.
+// the remaining activations would serve under 60% of it each. The hot
+// rate is HotRate, lowered to half of one member's mean share of the
+// cluster's requests when that is less (a model carrying several members'
+// share is spread however busy the cluster is), but never under a tenth
+// of HotRate (no replicas for models with little traffic). The simulator
+// (internal/placesim, `manta bench placement`) applies the same rule.
 func (rb *rebalancer) adjustReplicas(v *loadView) {
 	l := rb.l
-	hot, maxK := l.cfg.Rebalance.HotRate, int32(l.cfg.Rebalance.MaxReplicas)
+	hot, maxK := hotRate(l.cfg.Rebalance.HotRate, v), int32(l.cfg.Rebalance.MaxReplicas)
 	rates := map[string]float64{}
 	for identity, r := range v.rates {
 		rates[baseID(identity)] += r
@@ -197,6 +202,19 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	if changed {
 		l.publishReplicas(copyTable(rb.table))
 	}
+}
+
+// hotRate is the rate one activation is meant to serve (adjustReplicas).
+func hotRate(base float64, v *loadView) float64 {
+	var total float64
+	for _, ld := range v.byAddr {
+		total += ld.Rate
+	}
+	if n := len(v.byAddr); n > 0 && total > 0 {
+		share := 0.5 * total / float64(n)
+		return max(min(base, share), base/10)
+	}
+	return base
 }
 
 // coldBoundsPerCycle is how many models that are neither hot nor

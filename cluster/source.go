@@ -118,19 +118,23 @@ type RebalanceConfig struct {
 	// (in cycles).
 	Plan placement.PlanConfig `json:"plan" yaml:"plan"`
 	// HotRate is the request rate (requests/s) one activation is meant to
-	// serve: a model above it gets replicas id@1..id@k so that each serves
-	// about HotRate; a replica goes again when the model's rate falls below
-	// 60% of what the remaining activations serve. 0: the default (200);
-	// negative: no replicas.
+	// serve at most: a model above the hot rate gets replicas id@1..id@k
+	// so that each serves about it; a replica goes again when the model's
+	// rate falls below 60% of what the remaining activations serve. The
+	// hot rate is HotRate, or half of one member's mean share of the
+	// cluster's requests when that is lower, but at least HotRate/10. 0:
+	// the default (200); negative: no replicas.
 	HotRate float64 `json:"hot_rate" yaml:"hot_rate"`
-	// MaxReplicas bounds the extra replicas of one model (default 3).
+	// MaxReplicas bounds the extra replicas of one model (default 15: a
+	// model carrying 8% of the requests of 64 members needs about 11
+	// copies to bring the busiest member within 10% of the mean).
 	MaxReplicas int `json:"max_replicas" yaml:"max_replicas"`
 }
 
 // DefaultPlacementConfig is the default placement: DefaultWeights, a load
 // round every 300ms, 4s failure detection, 2s hand-off grace, a rebalance
 // cycle every 10s (placement.DefaultPlanConfig), replicas above 200
-// requests/s, at most 3.
+// requests/s (or half a member's mean share), at most 15.
 func DefaultPlacementConfig() PlacementConfig {
 	return PlacementConfig{
 		Weights:          placement.DefaultWeights(),
@@ -143,7 +147,7 @@ func DefaultPlacementConfig() PlacementConfig {
 			Interval:    10 * time.Second,
 			Plan:        placement.DefaultPlanConfig(),
 			HotRate:     200,
-			MaxReplicas: 3,
+			MaxReplicas: 15,
 		},
 	}
 }

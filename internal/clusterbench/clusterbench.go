@@ -159,9 +159,14 @@ type Report struct {
 	ActivationsPerMember []int `json:"active_per_member"`
 	// RSSPerActivationKiB is (sum of RSS growth) / Activations.
 	RSSPerActivationKiB float64 `json:"rss_per_activation_kib"`
-	// OnTwoMembers counts models that the members' status listed as active on
-	// more than one member at once (after the cold pass, after the warm pass).
+	// OnTwoMembers counts models listed as active by more than one member
+	// (each member's own status; the most at any check: after the cold
+	// pass, after the warm pass, after the failover).
 	OnTwoMembers int `json:"models_on_two_members"`
+	// MembersSeen is, per member, the fewest members its status listed
+	// after the cold and the warm pass (-1: it did not answer): less than
+	// Members means the cluster split.
+	MembersSeen []int `json:"members_seen"`
 
 	Failover *Failover `json:"failover,omitempty"`
 
@@ -281,9 +286,38 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return b.rep, err
 }
 
-// finish computes the summary fields.
+// finish computes the summary fields and checks the activation logs (also
+// after an error: what ran until then).
 func (b *bench) finish() {
 	r := b.rep
+	if len(b.members) > 0 {
+		end := time.Now().UnixNano()
+		kills := map[string]int64{}
+		logs := map[string]string{}
+		for i, m := range b.members {
+			if m == nil {
+				continue
+			}
+			logs[m.name] = b.actLogs[i]
+			if m.killedAt != 0 {
+				kills[m.name] = m.killedAt
+			}
+		}
+		ov, err := CheckActivationLogs(logs, kills, end)
+		if err != nil {
+			b.logf("%v", err)
+		}
+		r.Overlaps, r.LongestOverlap, r.LastingOverlaps = ov, 0, 0
+		for _, o := range ov {
+			r.LongestOverlap = max(r.LongestOverlap, o.Overlap)
+			if o.Overlap > HandOverSlack {
+				r.LastingOverlaps++
+			}
+		}
+		if len(r.Overlaps) > 50 {
+			r.Overlaps = r.Overlaps[:50]
+		}
+	}
 	r.Requests = int64(r.Cold.Requests + r.Warm.Requests + r.SDK.Samples)
 	r.Failed = int64(r.Cold.Failed() + r.Warm.Failed() + r.SDK.Errors + r.SDK.Wrong)
 	wrong := r.Cold.Wrong + r.Warm.Wrong + r.SDK.Wrong + r.Raw.Wrong
@@ -292,6 +326,9 @@ func (b *bench) finish() {
 	}
 	r.Exact = r.Failed == 0 && wrong == 0 && r.Cold.Requests > 0 && r.Warm.Requests > 0
 	for _, m := range b.members {
+		if m == nil {
+			continue
+		}
 		w, e, samples := m.logCounts()
 		r.MemberWarnings += w
 		r.MemberErrors += e

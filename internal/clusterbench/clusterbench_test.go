@@ -16,9 +16,10 @@ import (
 // TestClusterCorrectness runs the harness at 8 member processes × 10,000
 // models and asserts correctness only, never timing: every answer of the
 // cold and warm stream passes and of the SDK exact, no request failed, every
-// followed model of the member killed with -9 answers again (90 s is a
-// liveness bound), and no model active on two members at once for longer
-// than a hand-over (the members' activation logs).
+// member sees every member, every followed model of the member killed with
+// -9 answers again (90 s is a liveness bound), and no model active on two
+// members at once for longer than a hand-over (the members' activation
+// logs).
 func TestClusterCorrectness(t *testing.T) {
 	testenv.SkipShort(t, "8 manta serve processes, etcd, Redis, 10,000 models")
 	for _, bin := range []string{"etcd", "redis-server"} {
@@ -62,6 +63,11 @@ func TestClusterCorrectness(t *testing.T) {
 		if p.Requests != cfg.Models*cfg.RequestsPerModel || p.Answered != p.Requests {
 			t.Errorf("%s pass: %d of %d requests answered exactly: %d errors %v, %d wrong, %d missing; %v",
 				p.Name, p.Answered, p.Requests, p.Errors, p.ErrorCodes, p.Wrong, p.Missing, p.Samples)
+		}
+	}
+	for i, n := range rep.MembersSeen {
+		if n != cfg.Members {
+			t.Errorf("member-%d's status listed %d of the %d members: the cluster split", i+1, n, cfg.Members)
 		}
 	}
 	if rep.SDK.Err != "" || rep.SDK.Errors+rep.SDK.Wrong > 0 {

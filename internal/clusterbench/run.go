@@ -92,17 +92,12 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.rep.RSSCold = b.rssAll()
-	st, err := b.status(ctx)
-	if err != nil {
-		return err
-	}
+	views := b.views(ctx)
 	b.rep.ActivationsPerMember = make([]int, len(b.members))
-	for i, m := range b.members {
-		for _, mi := range st.Members {
-			if mi.HTTP == m.http {
-				b.rep.Activations += mi.Activations
-				b.rep.ActivationsPerMember[i] = len(mi.ActiveModels)
-			}
+	for i, v := range views {
+		if v.ok {
+			b.rep.Activations += v.self.Activations
+			b.rep.ActivationsPerMember[i] = len(v.self.ActiveModels)
 		}
 	}
 	var growth int64
@@ -112,16 +107,14 @@ func (b *bench) run(ctx context.Context) error {
 	if b.rep.Activations > 0 {
 		b.rep.RSSPerActivationKiB = float64(growth) / 1024 / float64(b.rep.Activations)
 	}
-	b.rep.OnTwoMembers = onTwo(st)
+	b.note(views, true)
 
 	// 2. warm pass
 	b.rep.Warm, err = b.pass(ctx, "warm")
 	if err != nil {
 		return err
 	}
-	if st, err := b.status(ctx); err == nil {
-		b.rep.OnTwoMembers = max(b.rep.OnTwoMembers, onTwo(st))
-	}
+	b.note(b.views(ctx), true)
 
 	// 3. cross-member latency: the SDK, then raw protoactor.
 	b.rep.SDK = b.sdkLatency(ctx)
@@ -147,30 +140,6 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
-	// 7. the activation logs, up to now
-	end := time.Now().UnixNano()
-	kills := map[string]int64{}
-	logs := map[string]string{}
-	for i, m := range b.members {
-		logs[m.name] = b.actLogs[i]
-		if m.killedAt != 0 {
-			kills[m.name] = m.killedAt
-		}
-	}
-	ov, err := CheckActivationLogs(logs, kills, end)
-	if err != nil {
-		return err
-	}
-	b.rep.Overlaps = ov
-	for _, o := range ov {
-		b.rep.LongestOverlap = max(b.rep.LongestOverlap, o.Overlap)
-		if o.Overlap > HandOverSlack {
-			b.rep.LastingOverlaps++
-		}
-	}
-	if len(b.rep.Overlaps) > 50 {
-		b.rep.Overlaps = b.rep.Overlaps[:50]
-	}
 	return nil
 }
 
@@ -233,31 +202,37 @@ func (b *bench) alive() []*proc {
 
 var httpClient = &http.Client{Timeout: 20 * time.Second}
 
-// status is GET /v1/status of a live member (the cluster as it sees it).
+// statusOf is GET /v1/status of member m (the cluster as it sees it).
+func (b *bench) statusOf(ctx context.Context, m *proc) (*manta.Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.http+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/v1/status: %s %s %v", m.http, resp.Status, body, err)
+	}
+	var st manta.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return nil, fmt.Errorf("GET %s/v1/status: %w", m.http, err)
+	}
+	return &st, nil
+}
+
+// status is the status of the first live member that answers.
 func (b *bench) status(ctx context.Context) (*manta.Status, error) {
 	var lastErr error
 	for _, m := range b.alive() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.http+"/v1/status", nil)
-		if err != nil {
-			return nil, err
+		st, err := b.statusOf(ctx, m)
+		if err == nil {
+			return st, nil
 		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			lastErr = fmt.Errorf("GET %s/v1/status: %s %s %v", m.http, resp.Status, body, err)
-			continue
-		}
-		var st manta.Status
-		if err := json.Unmarshal(body, &st); err != nil {
-			lastErr = err
-			continue
-		}
-		return &st, nil
+		lastErr = err
 	}
 	return nil, fmt.Errorf("clusterbench: status: %v", lastErr)
 }
@@ -291,11 +266,59 @@ func (b *bench) waitMembers(ctx context.Context, n int, d time.Duration) error {
 	}
 }
 
-// onTwo counts the models listed as active on more than one member.
-func onTwo(st *manta.Status) int {
+// view is a member's own entry in its /v1/status, and how many members
+// that status lists (the cluster as that member sees it).
+type view struct {
+	self manta.MemberInfo
+	seen int
+	ok   bool
+}
+
+// views asks every live member for its status (index as b.members; a
+// killed or silent member's view is not ok).
+func (b *bench) views(ctx context.Context) []view {
+	out := make([]view, len(b.members))
+	var wg sync.WaitGroup
+	for i, m := range b.members {
+		if m.killedAt != 0 || m.exited() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := b.statusOf(ctx, m)
+			if err != nil {
+				return
+			}
+			for _, mi := range st.Members {
+				if mi.HTTP == m.http {
+					out[i] = view{self: mi, seen: len(st.Members), ok: true}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// note records, from the members' views, the models active on more than
+// one member and (with membership) the fewest members each member listed.
+func (b *bench) note(views []view, membership bool) {
 	on := map[string]int{}
-	for _, m := range st.Members {
-		for _, id := range m.ActiveModels {
+	if b.rep.MembersSeen == nil {
+		b.rep.MembersSeen = make([]int, len(b.members))
+		for i := range b.rep.MembersSeen {
+			b.rep.MembersSeen[i] = -1
+		}
+	}
+	for i, v := range views {
+		if !v.ok {
+			continue
+		}
+		if membership && (b.rep.MembersSeen[i] < 0 || v.seen < b.rep.MembersSeen[i]) {
+			b.rep.MembersSeen[i] = v.seen
+		}
+		for _, id := range v.self.ActiveModels {
 			on[id]++
 		}
 	}
@@ -305,7 +328,7 @@ func onTwo(st *manta.Status) int {
 			n++
 		}
 	}
-	return n
+	b.rep.OnTwoMembers = max(b.rep.OnTwoMembers, n)
 }
 
 func (b *bench) rssAll() []int64 {
@@ -353,34 +376,29 @@ func (b *bench) idleCPU(ctx context.Context) error {
 // failover kills -9 a member hosting models and follows up to
 // FailoverModels of them until each answers correctly again.
 func (b *bench) failover(ctx context.Context) error {
-	st, err := b.status(ctx)
-	if err != nil {
-		return err
-	}
+	views := b.views(ctx)
 	// The victim: not the leader (the lowest member id), the member with
 	// the most active models among the others.
 	leader := ""
-	for _, m := range st.Members {
-		if leader == "" || m.ID < leader {
-			leader = m.ID
+	for _, v := range views {
+		if v.ok && (leader == "" || v.self.ID < leader) {
+			leader = v.self.ID
 		}
 	}
 	var victim *proc
 	var models []string
-	for _, m := range b.members {
-		for _, mi := range st.Members {
-			if mi.HTTP != m.http || mi.ID == leader {
-				continue
+	for i, v := range views {
+		if !v.ok || v.self.ID == leader {
+			continue
+		}
+		var ids []string
+		for _, id := range v.self.ActiveModels {
+			if !strings.Contains(id, "@") {
+				ids = append(ids, id)
 			}
-			var ids []string
-			for _, id := range mi.ActiveModels {
-				if !strings.Contains(id, "@") {
-					ids = append(ids, id)
-				}
-			}
-			if victim == nil || len(ids) > len(models) {
-				victim, models = m, ids
-			}
+		}
+		if victim == nil || len(ids) > len(models) {
+			victim, models = b.members[i], ids
 		}
 	}
 	if victim == nil || len(models) == 0 {
@@ -510,8 +528,6 @@ func (b *bench) failover(ctx context.Context) error {
 		fo.FailedAttempts = nil
 	}
 	b.logf("failover: %d of %d answered again, p50 %v, max %v; %d never", fo.Answered, fo.Models, fo.P50, fo.Max, fo.NeverAnswered)
-	if st, err := b.status(ctx); err == nil {
-		b.rep.OnTwoMembers = max(b.rep.OnTwoMembers, onTwo(st))
-	}
+	b.note(b.views(ctx), false)
 	return nil
 }

@@ -163,9 +163,9 @@ func check(model, version, output string, want float64, wantModel string) string
 
 // pass sends RequestsPerModel requests per model, round-robin over the
 // models, at most Concurrency outstanding, and checks every answer.
-func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
+func (b *bench) pass(ctx context.Context, name string) (p Pass, err error) {
 	total := b.cfg.Models * b.cfg.RequestsPerModel
-	p := Pass{Name: name, Requests: total, ErrorCodes: map[string]int{}}
+	p = Pass{Name: name, Requests: total, ErrorCodes: map[string]int{}}
 	sc := newStreamClient(ctx, b.rdb, "clusterbench:"+name)
 	defer sc.close()
 
@@ -255,6 +255,33 @@ func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
 		close(stopSweep)
 		<-sweepDone
 	}()
+	// The summary, also of a pass cut short (Requests is then what was sent).
+	sent := 0
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			p.Requests = sent
+		}
+		p.Extra += int(sc.extra.Load())
+		if last.IsZero() {
+			last = time.Now()
+		}
+		p.Elapsed = last.Sub(start)
+		if p.Elapsed > 0 {
+			p.Rate = float64(p.Answered) / p.Elapsed.Seconds()
+		}
+		p.P50, p.P99 = percentile(lats, 0.50), percentile(lats, 0.99)
+		for _, l := range lats {
+			p.Max = max(p.Max, l)
+		}
+		if len(p.ErrorCodes) == 0 {
+			p.ErrorCodes = nil
+		}
+		if e, ok := sc.readErr.Load().(string); ok && p.Missing > 0 {
+			sample("last XREAD error: " + e)
+		}
+	}()
 
 	batch := make([]request, 0, 256)
 	flush := func() error {
@@ -282,6 +309,7 @@ func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
 		mu.Unlock()
 		sc.register(id, func(r result) { onResult(seq, r) })
 		batch = append(batch, request{id: id, model: b.ids[j], payload: payload(seq)})
+		sent++
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return p, err
@@ -306,26 +334,6 @@ func (b *bench) pass(ctx context.Context, name string) (Pass, error) {
 	// A moment for duplicates to show, then count them.
 	_ = sleep(ctx, 200*time.Millisecond)
 	progress()
-	mu.Lock()
-	defer mu.Unlock()
-	p.Extra += int(sc.extra.Load())
-	if last.IsZero() {
-		last = time.Now()
-	}
-	p.Elapsed = last.Sub(start)
-	if p.Elapsed > 0 {
-		p.Rate = float64(p.Answered) / p.Elapsed.Seconds()
-	}
-	p.P50, p.P99 = percentile(lats, 0.50), percentile(lats, 0.99)
-	for _, l := range lats {
-		p.Max = max(p.Max, l)
-	}
-	if len(p.ErrorCodes) == 0 {
-		p.ErrorCodes = nil
-	}
-	if e, ok := sc.readErr.Load().(string); ok && p.Missing > 0 {
-		sample("last XREAD error: " + e)
-	}
 	return p, nil
 }
 

@@ -67,7 +67,20 @@ func (r *Report) WriteTable(w io.Writer) {
 		for _, n := range r.ActivationsPerMember {
 			act = append(act, fmt.Sprint(n))
 		}
-		add("active models per member", fmt.Sprintf("%s; models active on two members in a status: %d", strings.Join(act, " "), r.OnTwoMembers))
+		add("active models per member", fmt.Sprintf("%s; models listed active by two members: %d", strings.Join(act, " "), r.OnTwoMembers))
+	}
+	if len(r.MembersSeen) > 0 {
+		var seen []string
+		split := false
+		for _, n := range r.MembersSeen {
+			seen = append(seen, fmt.Sprint(n))
+			split = split || n != r.Members
+		}
+		s := fmt.Sprintf("%s (of %d)", strings.Join(seen, " "), r.Members)
+		if split {
+			s += ": THE CLUSTER SPLIT (a member's status does not list every member)"
+		}
+		add("members each member sees", s)
 	}
 	if f := r.Failover; f != nil {
 		s := fmt.Sprintf("kill -9 %s (%d active models), %d followed: answered again p50 %v, p99 %v, max %v; never within the bound: %d; %d attempts",

@@ -164,8 +164,9 @@ type Report struct {
 	// pass, after the warm pass, after the failover).
 	OnTwoMembers int `json:"models_on_two_members"`
 	// MembersSeen is, per member, the fewest members its status listed
-	// after the cold and the warm pass (-1: it did not answer): less than
-	// Members means the cluster split.
+	// once the cluster was up (after up to 20 s for the views to agree),
+	// after the cold and after the warm pass (-1: it did not answer): less
+	// than Members means the cluster split.
 	MembersSeen []int `json:"members_seen"`
 
 	Failover *Failover `json:"failover,omitempty"`

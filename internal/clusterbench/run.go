@@ -77,7 +77,7 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := b.waitMembers(ctx, b.cfg.Members, 60*time.Second); err != nil {
+	if err := b.waitMembers(ctx, b.cfg.Members, 60*time.Second, 20*time.Second); err != nil {
 		return err
 	}
 	b.rep.Setup = time.Since(setup)
@@ -237,8 +237,11 @@ func (b *bench) status(ctx context.Context) (*manta.Status, error) {
 	return nil, fmt.Errorf("clusterbench: status: %v", lastErr)
 }
 
-// waitMembers waits until a member's status lists n members, all answering.
-func (b *bench) waitMembers(ctx context.Context, n int, d time.Duration) error {
+// waitMembers waits until one member's status lists n members, all
+// answering (an error after d), then up to settle for every member's own
+// status to list all n: a member that still does not is said and measured
+// anyway (the report's MembersSeen shows it).
+func (b *bench) waitMembers(ctx context.Context, n int, d, settle time.Duration) error {
 	deadline := time.Now().Add(d)
 	var last string
 	for {
@@ -251,7 +254,7 @@ func (b *bench) waitMembers(ctx context.Context, n int, d time.Duration) error {
 				}
 			}
 			if ok == n && len(st.Members) == n {
-				return nil
+				break
 			}
 			last = fmt.Sprintf("%d members, %d answering", len(st.Members), ok)
 		} else {
@@ -259,6 +262,28 @@ func (b *bench) waitMembers(ctx context.Context, n int, d time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("clusterbench: the cluster did not show %d members within %v (%s)", n, d, last)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	deadline = time.Now().Add(settle)
+	for {
+		var partial []string
+		views := b.views(ctx)
+		for i, v := range views {
+			if !v.ok || v.seen != n {
+				partial = append(partial, fmt.Sprintf("%s sees %d", b.members[i].name, v.seen))
+			}
+		}
+		if len(partial) == 0 {
+			b.note(views, true)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			b.note(views, true)
+			b.logf("after %v not every member sees the %d members (%s): measuring anyway", settle, n, strings.Join(partial, ", "))
+			return nil
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
 			return err

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -240,8 +242,9 @@ func (l *Lookup) suspectFor() time.Duration { return 2 * l.cfg.FailureDetection 
 // onEndpointTerminated is protoactor's news that the connection to a
 // member broke. A member killed outright has its TCP connections reset by
 // the kernel at once, seconds before the provider's failure detection
-// (etcd's lease) notices: the member is left out of this member's
-// topology now, so lookups go to the identities' new directory owners,
+// (etcd's lease) notices, and its port refuses new connections: when a
+// connect confirms it, the member is left out of this member's topology
+// now, so lookups go to the identities' new directory owners,
 // its activations are placed elsewhere and requests sent to it are sent
 // again. The provider confirms (the same members, the same hash: no second
 // change), or, if the member is still listed after suspectFor, it is taken
@@ -260,6 +263,16 @@ func (l *Lookup) onEndpointTerminated(addr string) {
 		l.suspMu.Unlock()
 		return
 	}
+	l.suspMu.Unlock()
+	// A broken stream is not a death: under load a connect can fail or a
+	// stream reset while the member lives (leaving it out then splits the
+	// views and doubles activations). A killed process's port refuses a
+	// new connection at once; only that confirms the suspicion. A host
+	// that does not answer at all is left to the provider.
+	if !refusesConnections(addr) {
+		return
+	}
+	l.suspMu.Lock()
 	if l.suspected == nil {
 		l.suspected = map[string]time.Time{}
 	}
@@ -269,7 +282,7 @@ func (l *Lookup) onEndpointTerminated(addr string) {
 	}
 	l.suspected[addr] = time.Now().Add(l.suspectFor())
 	l.suspMu.Unlock()
-	l.logger.Info("placement: connection to a member broke; routing around it until the provider confirms", slog.String("member", addr))
+	l.logger.Warn("placement: a member's connection broke and its port refuses connections: routing around it until the provider confirms", slog.String("member", addr))
 	l.count(func(s *Stats) { s.Suspected++ })
 	l.republish(nil)
 	time.AfterFunc(l.suspectFor()+10*time.Millisecond, func() {
@@ -279,6 +292,30 @@ func (l *Lookup) onEndpointTerminated(addr string) {
 			l.republish(nil)
 		}
 	})
+}
+
+// refusesConnections reports whether the process listening at addr is
+// gone: a connect is refused. A process being killed closes its
+// connections and its listening socket one after the other, so a connect
+// in between is accepted and then reset: such a connection is read from
+// briefly (a live server waits for the client to speak: the read times
+// out) and the connect tried again.
+func refusesConnections(addr string) bool {
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			return errors.Is(err, syscall.ECONNREFUSED)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false // alive: it waits for us to speak
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // republish derives this member's topology from the provider's last one

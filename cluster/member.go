@@ -140,6 +140,7 @@ type Member struct {
 	client  bool
 	lookup  *Lookup // nil with another Config.Lookup
 
+	stop     chan struct{} // closed by Shutdown
 	stopOnce sync.Once
 }
 
@@ -240,7 +241,15 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("cluster: start member: %w", ctx.Err())
 	}
-	m = &Member{System: system, Cluster: c, cfg: cfg, client: client}
+	m = &Member{System: system, Cluster: c, cfg: cfg, client: client, stop: make(chan struct{})}
+	if cfg.Provider == ProviderEtcd && !client {
+		prefix := cfg.EtcdPrefix
+		if prefix == "" {
+			prefix = "/manta"
+		}
+		key := prefix + "/" + cfg.Name + "/" + cfg.Name + "@" + system.ID
+		go rePutEtcdKey(cfg.Etcd, key, m.stop, system.Logger())
+	}
 	if ml, ok := lookup.(*Lookup); ok {
 		m.lookup = ml
 		ml.begin()
@@ -338,6 +347,9 @@ func (m *Member) Members() []string {
 func (m *Member) Shutdown(ctx context.Context, graceful bool) error {
 	var err error
 	m.stopOnce.Do(func() {
+		if m.stop != nil {
+			close(m.stop)
+		}
 		if m.lookup != nil {
 			m.lookup.Shutdown()
 		}

@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/manta-ml/manta/internal/testenv"
+)
+
+// The re-put writes the member's registration again, unchanged and under
+// its lease, so a watcher that started after the first write (and missed
+// it) sees the member.
+func TestRePutEtcdKeyReachesLateWatchers(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key, value = "/manta/manta/manta@m1", `{"id":"manta@m1"}`
+	if _, err := cli.Put(ctx, key, value, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// A watcher that starts now (after the registration, not from its
+	// revision) sees nothing of it...
+	w := cli.Watch(ctx, "/manta/manta/", clientv3.WithPrefix())
+	saved := etcdRePuts
+	etcdRePuts = []time.Duration{100 * time.Millisecond}
+	defer func() { etcdRePuts = saved }()
+	stop := make(chan struct{})
+	defer close(stop)
+	go rePutEtcdKey([]string{etcd.Endpoint}, key, stop, slog.New(slog.DiscardHandler))
+	// ...until the re-put.
+	select {
+	case resp := <-w:
+		if len(resp.Events) != 1 || string(resp.Events[0].Kv.Key) != key || string(resp.Events[0].Kv.Value) != value {
+			t.Fatalf("watch saw %+v", resp.Events)
+		}
+		if got := clientv3.LeaseID(resp.Events[0].Kv.Lease); got != lease.ID {
+			t.Fatalf("re-put under lease %x, want the registration's %x", got, lease.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the late watcher never saw the member's registration")
+	}
+}

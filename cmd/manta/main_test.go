@@ -264,7 +264,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"serve"}, {"models", "push"}, {"models", "list"}, {"models", "versions"},
 		{"models", "promote"}, {"models", "rollback"}, {"models", "rm"},
 		{"predict"}, {"status"}, {"reload"}, {"where"}, {"certs"}, {"demo"},
-		{"bench", "sdk"}, {"bench", "placement"}, {"lab"},
+		{"bench", "sdk"}, {"bench", "placement"}, {"bench", "cluster"}, {"lab"},
 	}
 	for _, cmd := range cmds {
 		for _, h := range []string{"-h", "--help"} {

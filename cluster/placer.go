@@ -524,6 +524,23 @@ func (p *placer) onActivated(ctx actor.Context, m *activated) {
 			case e == nil && p.owns(m.identity, KindModel) || e == nil && p.topo.owner(m.identity, KindModel) == "":
 				p.dir[m.identity] = &dirEntry{identity: m.identity, kind: KindModel, pid: pid, member: m.target,
 					memberID: p.memberID(m.target), since: m.resp.SinceUnixMs}
+			case e != nil && e.pid == nil && e.activating && !e.moving:
+				// An answer that came after this directory gave up on it
+				// (a busy activator) while the retry is still under way:
+				// the late activation exists and serves, so it is taken
+				// and the retry's activation is stopped when it lands
+				// (the case below). Otherwise both would live until
+				// anti-entropy found the pair.
+				e.pid, e.member, e.memberID, e.since = pid, m.target, p.memberID(m.target), m.resp.SinceUnixMs
+				e.activating, e.tried = false, nil
+				e.attempt++
+				e.confirm()
+				delete(p.suspects, m.target) // it answered after all
+				p.l.count(func(s *Stats) { s.Placed++ })
+				for _, w := range e.waiters {
+					p.answer(ctx, w, e)
+				}
+				e.waiters = nil
 			case e != nil && e.pid != nil && !e.pid.Equal(pid):
 				p.stopDuplicate(ctx, m.identity, pid, "a newer activation lost to an existing one")
 			}

@@ -613,8 +613,12 @@ func TestStopMidBatchReleasesPinnedMemory(t *testing.T) {
 	c := startMember(t, root, nil)
 	ctx := context.Background()
 	for i := 0; i < 15; i++ {
+		batches := c.Host().Counters().Batches
 		ref := c.Model("busy").Predict(ctx, []byte(`{"i":1}`))
-		waitFor(t, 10*time.Second, func() bool { return c.Cache().Stats().Pinned > 0 }, "the batch to run")
+		// The batch must be running (not only the model loaded): a stop
+		// before it starts bounces the request, which then activates the
+		// model again.
+		waitFor(t, 10*time.Second, func() bool { return c.Host().Counters().Batches > batches }, "the batch to run")
 		if !c.Host().Stop("busy") {
 			t.Fatalf("round %d: no activation to stop", i)
 		}

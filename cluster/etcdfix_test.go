@@ -28,12 +28,15 @@ func TestRePutEtcdKeyReachesLateWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key, value = "/manta/manta/manta@m1", `{"id":"manta@m1"}`
-	if _, err := cli.Put(ctx, key, value, clientv3.WithLease(lease.ID)); err != nil {
+	put, err := cli.Put(ctx, key, value, clientv3.WithLease(lease.ID))
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A watcher that starts now (after the registration, not from its
-	// revision) sees nothing of it...
-	w := cli.Watch(ctx, "/manta/manta/", clientv3.WithPrefix())
+	// A watcher from just after the registration (as a member whose watch
+	// began after its read) sees nothing of it... (From that revision, so
+	// that a re-put made before the watch is registered is not missed by
+	// the test itself.)
+	w := cli.Watch(ctx, "/manta/manta/", clientv3.WithPrefix(), clientv3.WithRev(put.Header.Revision+1))
 	saved := etcdRePuts
 	etcdRePuts = []time.Duration{100 * time.Millisecond}
 	defer func() { etcdRePuts = saved }()

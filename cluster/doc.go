@@ -35,15 +35,18 @@
 // As an activator it spawns the activations placed on its member (after
 // checking they fit its budget beside its other activations: a member
 // refuses, and the directory chooses again, unless every member is full), tells their directory when they stop,
-// and re-announces all of them to their owners after every topology
-// change. A new owner holds first activations until every member has
-// re-announced (at most PlacementConfig.HandOffGrace); a directory that
+// and after every topology change announces to their new owners the ones
+// whose directory owner changed (with rendezvous ownership, those of the
+// members that left or joined). A new owner holds first activations until
+// every member has announced (at most PlacementConfig.HandOffGrace); a directory that
 // hears of two activations of one identity keeps the one it knew (unless
 // the other is clearly older) and stops the other. Topology changes stop nothing: entries on members that left are
 // dropped, and the next request activates the model on a survivor.
 //
-// Anti-entropy: every 2 s each activator also re-announces its live
-// activations to their owners (Announce.periodic). A directory with the same
+// Anti-entropy: each activator also re-announces its live activations to
+// their owners (Announce.periodic): the ones younger than 5 s on every
+// 250 ms tick, and all of them once per PlacementConfig.AntiEntropy (10 s),
+// a slice on each tick, so no tick walks them all. A directory with the same
 // topology view that owns the identity records an activation it did not
 // know and stops one that differs from the activation it hands out (the
 // target of a move under way excepted). This catches the duplicates no
@@ -51,7 +54,7 @@
 // directory had given up on it, an announcement lost to a member that was
 // being killed. A duplicate therefore lives at most a round or two once the
 // members' views agree. The rounds also confirm the activation a directory
-// hands out: if none has shown it for three rounds (it stopped and its
+// hands out: if none has shown it for two periods (it stopped and its
 // Terminated was lost) while another member announces a live one, the
 // directory takes the live one instead of stopping it.
 //
@@ -65,13 +68,24 @@
 // No wait on another member lasts longer than FailureDetection: lookups
 // and activations give up on a member that does not answer (and on one
 // that leaves), and try again; Member.Alive lets the SDK resend requests
-// whose target's member left.
+// whose target's member left. A member whose connection breaks and whose
+// port then refuses connections (a killed process) is left out of this
+// member's topology at once, before the provider notices; the provider
+// confirms it (the same topology hash) or, if it still lists the member
+// after 2 × FailureDetection, the member is taken back. Proto.Actor's etcd
+// provider can miss a member registering while another starts (its watch
+// does not continue from its read): every member writes its registration
+// again a few times in its first 15 s (etcdfix.go).
 //
 // Every member gossips its load a few times a second (protoactor gossip,
-// key "manta.load"): budget, used, pinned and active bytes, models loaded,
-// request rate and each activation's size and rate, plus its placement
-// counters. The member with the lowest id is the leader: every
-// RebalanceConfig.Interval it gives models hotter than HotRate replicas
+// key "manta.load"): figures that cost O(1) to compute (budget, used,
+// pinned and active bytes, models loaded, activations, request rate,
+// placement counters) and a bounded summary (the activations of its 32
+// hottest models and its replicas, rebuilt once per rebalance interval).
+// The member with the lowest id is the leader: every
+// RebalanceConfig.Interval it pulls every member's full list of
+// activations (LoadsRequest{full}), gives models hotter than the hot rate
+// (HotRate, or half a member's mean share of the requests) replicas
 // id@1..id@k on other members (within a manifest's min_replicas and
 // max_replicas, read through the Source's ReplicaBounder) (callers spread over them with Member.Route,
 // power of two choices on outstanding requests) and runs the rebalancer

@@ -639,3 +639,23 @@ func TestStopMidBatchReleasesPinnedMemory(t *testing.T) {
 		t.Fatalf("used %d over budget %d", st.Used, st.Budget)
 	}
 }
+
+// A Reload that activates the model (or reaches it while its first load
+// runs) answers with the load's outcome: the version served, or the load's
+// error; not "nothing changed" before the store was read.
+func TestReloadDuringFirstLoad(t *testing.T) {
+	root := t.TempDir()
+	writeFunc(t, root, "slowload", "test-counted", 1<<20, modelhost.Batch{}) // its load takes 100 ms
+	if err := modelgen.Write(root, modelhost.Manifest{ID: "noload", Version: "1", Runtime: "nosuchruntime", Entrypoint: "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := startMember(t, root, nil)
+	ctx := context.Background()
+	v, changed, err := c.Model("slowload").Reload(ctx)
+	if err != nil || v != "1" || changed {
+		t.Fatalf("reload of a cold model: version %q changed %v err %v; want version 1, unchanged", v, changed, err)
+	}
+	if _, _, err := c.Model("noload").Reload(ctx); err == nil || !strings.Contains(err.Error(), "nosuchruntime") {
+		t.Fatalf("reload of a model that cannot load: %v, want its load error", err)
+	}
+}

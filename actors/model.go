@@ -183,6 +183,10 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		// Anything still queued is handed back, never dropped: the caller
 		// treats a DeadLetterResponse as "activation gone" and retries.
 		a.bounceQueue()
+		for _, w := range a.reloadWaiters {
+			a.system.Root.Send(w, &actor.DeadLetterResponse{Target: a.self})
+		}
+		a.reloadWaiters = nil
 		if a.cur != nil {
 			// released now, or by the worker that ends the last batch
 			a.cur.retire()
@@ -300,6 +304,8 @@ func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
 		wait = a.host.DefaultBatch.MaxWaitMS
 	}
 	a.maxWait = time.Duration(wait) * time.Millisecond
+	// Reloads that came while the first load ran learn the version served.
+	a.answerReloadWaiters(&api.ReloadResponse{ModelId: a.id, Version: msg.lease.Manifest().Version})
 	a.dispatch(ctx, true)
 }
 
@@ -313,6 +319,7 @@ func (a *modelActor) fail(ctx actor.Context, err error) {
 		a.respondErr(p, err)
 	}
 	a.queue = nil
+	a.answerReloadWaiters(&api.ReloadResponse{ModelId: a.id, Error: api.ErrorFrom(err)})
 	a.host.logger().Debug("model actor failed", slog.String("model", a.id), slog.Any("error", err))
 	a.stop(ctx)
 }
@@ -620,6 +627,21 @@ func (a *modelActor) onReload(ctx actor.Context) {
 		// one rollout at a time: answer when the running one ends
 		if sender != nil {
 			a.reloadWaiters = append(a.reloadWaiters, sender)
+		}
+		return
+	}
+	switch a.state {
+	case stateLoading:
+		// A fresh activation still loading the version to serve: answer
+		// with the load's outcome (onLoaded, or fail), not with "nothing
+		// changed" before the store was even read.
+		if sender != nil {
+			a.reloadWaiters = append(a.reloadWaiters, sender)
+		}
+		return
+	case stateFailed:
+		if sender != nil {
+			ctx.Respond(&api.ReloadResponse{ModelId: a.id, Error: api.ErrorFrom(a.failErr)})
 		}
 		return
 	}

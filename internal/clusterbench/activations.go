@@ -26,10 +26,12 @@ func (o Overlap) String() string {
 // path of its MANTA_ACTIVATION_LOG: lines "<unix-nanos> +|- <identity>",
 // written when an activation starts serving and when it stops) and returns
 // every identity active on two members at overlapping times, longest
-// first. A member in kills was killed at that time (unix nanos): its open
-// activations end then. Activations still open end at end; lines after
-// end are ignored (the members' own shutdown).
-func CheckActivationLogs(logs map[string]string, kills map[string]int64, end int64) ([]Overlap, error) {
+// first. kills lists, per member, the times (unix nanos, ascending) it was
+// killed: a kill ends the activations open then (a member restarted after
+// a kill logs on into the same file). Activations still open end at end;
+// lines after end are ignored (the members' own shutdown). A missing log
+// is a member that never activated anything.
+func CheckActivationLogs(logs map[string]string, kills map[string][]int64, end int64) ([]Overlap, error) {
 	type interval struct {
 		member     string
 		start, end int64
@@ -39,15 +41,18 @@ func CheckActivationLogs(logs map[string]string, kills map[string]int64, end int
 		f, err := os.Open(path)
 		if err != nil {
 			if os.IsNotExist(err) {
-				continue // a member that never activated anything
+				continue
 			}
 			return nil, fmt.Errorf("clusterbench: activation log of %s: %w", member, err)
 		}
 		open := map[string]int64{}
-		stopAt := end
-		if k, ok := kills[member]; ok && k < stopAt {
-			stopAt = k
+		closeAll := func(at int64) {
+			for id, s := range open {
+				byID[id] = append(byID[id], interval{member, s, at})
+			}
+			clear(open)
 		}
+		pending, applied := kills[member], int64(0)
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			fl := strings.Fields(sc.Text())
@@ -55,8 +60,16 @@ func CheckActivationLogs(logs map[string]string, kills map[string]int64, end int
 				continue
 			}
 			ts, err := strconv.ParseInt(fl[0], 10, 64)
-			if err != nil || ts > stopAt {
+			if err != nil || ts > end {
 				continue
+			}
+			for len(pending) > 0 && pending[0] < ts {
+				closeAll(pending[0])
+				applied = pending[0]
+				pending = pending[1:]
+			}
+			if ts < applied {
+				continue // from before a kill already applied: it ended there
 			}
 			id := fl[2]
 			if fl[1] == "+" {
@@ -73,9 +86,12 @@ func CheckActivationLogs(logs map[string]string, kills map[string]int64, end int
 		if err != nil {
 			return nil, fmt.Errorf("clusterbench: activation log of %s: %w", member, err)
 		}
-		for id, s := range open {
-			byID[id] = append(byID[id], interval{member, s, stopAt})
+		for _, k := range pending {
+			if k < end {
+				closeAll(k)
+			}
 		}
+		closeAll(end)
 	}
 	var out []Overlap
 	for id, ivs := range byID {

@@ -293,7 +293,7 @@ func (b *bench) finish() {
 	r := b.rep
 	if len(b.members) > 0 {
 		end := time.Now().UnixNano()
-		kills := map[string]int64{}
+		kills := map[string][]int64{}
 		logs := map[string]string{}
 		for i, m := range b.members {
 			if m == nil {
@@ -301,7 +301,7 @@ func (b *bench) finish() {
 			}
 			logs[m.name] = b.actLogs[i]
 			if m.killedAt != 0 {
-				kills[m.name] = m.killedAt
+				kills[m.name] = []int64{m.killedAt}
 			}
 		}
 		ov, err := CheckActivationLogs(logs, kills, end)

@@ -122,7 +122,7 @@ func TestCheckActivationLogs(t *testing.T) {
 		"b": write("b", fmt.Sprint(4*s, " + m1"), fmt.Sprint(6*s, " - m1"), fmt.Sprint(3*s, " + m2"), fmt.Sprint(9*s, " + m3")),
 		"c": filepath.Join(dir, "never-written"),
 	}
-	ov, err := CheckActivationLogs(logs, map[string]int64{"a": 3 * s}, 8*s)
+	ov, err := CheckActivationLogs(logs, map[string][]int64{"a": {3 * s}}, 8*s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/clusterbench"
 	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/internal/testenv"
 	"github.com/manta-ml/manta/modelhost"
@@ -582,7 +583,7 @@ func TestSoak(t *testing.T) {
 	// lived on.
 	var lasting []string
 	for _, v := range violations {
-		if v.overlap > handOverSlack {
+		if v.Overlap > handOverSlack {
 			lasting = append(lasting, v.String())
 		}
 	}
@@ -667,77 +668,28 @@ func pushPython(ctx context.Context, st modelhost.Store, dir, id string) error {
 	return err
 }
 
-type interval struct {
-	member     string
-	start, end int64
-}
-
 // doubleActivations reads the members' activation logs and returns the
-// identities active on two members at overlapping times. A kill ends a
-// member's open activations at the kill time.
-type overlap struct {
-	identity, a, b string
-	overlap        time.Duration
-}
-
-func (o overlap) String() string {
-	return fmt.Sprintf("%s on %s and %s for %v", o.identity, o.a, o.b, o.overlap)
-}
-
-func doubleActivations(t *testing.T, members []*member, end int64) ([]overlap, int64) {
-	byID := map[string][]interval{}
+// identities active on two members at overlapping times, and the longest
+// overlap (clusterbench.CheckActivationLogs: a kill ends a member's open
+// activations at the kill time).
+func doubleActivations(t *testing.T, members []*member, end int64) ([]clusterbench.Overlap, int64) {
+	logs, kills := map[string]string{}, map[string][]int64{}
 	for _, m := range members {
-		b, err := os.ReadFile(m.log)
-		if err != nil {
+		if _, err := os.Stat(m.log); err != nil {
 			t.Errorf("activation log of %s: %v", m.name, err)
 			continue
 		}
-		open := map[string]int64{}
-		kills := append([]int64(nil), m.kills...)
-		closeAll := func(at int64) {
-			for id, s := range open {
-				byID[id] = append(byID[id], interval{m.name, s, at})
-			}
-			open = map[string]int64{}
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			f := strings.Fields(line)
-			if len(f) != 3 {
-				continue
-			}
-			ts, _ := strconv.ParseInt(f[0], 10, 64)
-			for len(kills) > 0 && kills[0] < ts {
-				closeAll(kills[0])
-				kills = kills[1:]
-			}
-			id := f[2]
-			if f[1] == "+" {
-				open[id] = ts
-			} else if s, ok := open[id]; ok {
-				byID[id] = append(byID[id], interval{m.name, s, ts})
-				delete(open, id)
-			}
-		}
-		for _, k := range kills {
-			closeAll(k)
-		}
-		closeAll(end)
+		logs[m.name] = m.log
+		kills[m.name] = m.kills
 	}
-	var out []overlap
+	out, err := clusterbench.CheckActivationLogs(logs, kills, end)
+	if err != nil {
+		t.Error(err)
+	}
 	var longest int64
-	for id, ivs := range byID {
-		for i := 0; i < len(ivs); i++ {
-			for j := i + 1; j < len(ivs); j++ {
-				a, b := ivs[i], ivs[j]
-				if a.member != b.member && a.start < b.end && b.start < a.end {
-					ov := min(a.end, b.end) - max(a.start, b.start)
-					longest = max(longest, ov)
-					out = append(out, overlap{id, a.member, b.member, time.Duration(ov)})
-				}
-			}
-		}
+	for _, o := range out {
+		longest = max(longest, int64(o.Overlap))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].identity < out[j].identity })
 	return out, longest
 }
 

@@ -16,22 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// lookPath finds a binary in the repository's .bin or on PATH (the rule of
-// internal/testenv.LookPath, which this package cannot import: it imports
-// testing).
-func lookPath(name string) (string, bool) {
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		local := filepath.Join(filepath.Dir(file), "..", "..", ".bin", name)
-		if st, err := os.Stat(local); err == nil && !st.IsDir() {
-			return local, true
-		}
-	}
-	p, err := exec.LookPath(name)
-	return p, err == nil
-}
+	"github.com/manta-ml/manta/internal/localbin"
+)
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -229,7 +216,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // startEtcd starts Debian's etcd on free loopback ports; it returns the
 // client endpoint host:port.
 func (b *bench) startEtcd(ctx context.Context) (string, error) {
-	bin, ok := lookPath("etcd")
+	bin, ok := localbin.LookPath("etcd")
 	if !ok {
 		return "", errors.New("clusterbench: etcd not found on PATH or in .bin (apt-get install etcd-server, or make setup)")
 	}
@@ -265,7 +252,7 @@ func (b *bench) startEtcd(ctx context.Context) (string, error) {
 
 // startRedis starts redis-server (no persistence) on a free loopback port.
 func (b *bench) startRedis(ctx context.Context) (string, error) {
-	bin, ok := lookPath("redis-server")
+	bin, ok := localbin.LookPath("redis-server")
 	if !ok {
 		return "", errors.New("clusterbench: redis-server not found on PATH or in .bin (apt-get install redis-server, or make setup)")
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/manta-ml/manta/internal/localbin"
 )
 
 // InCI reports whether the CI environment variable is set.
@@ -46,20 +48,10 @@ func FreePort(t testing.TB) int {
 }
 
 // RepoRoot returns the root of the repository (the directory with go.mod).
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
+func RepoRoot() string { return localbin.RepoRoot() }
 
 // LookPath finds a binary on PATH or in the project-local bin dir (.bin).
-func LookPath(name string) (string, bool) {
-	local := filepath.Join(RepoRoot(), ".bin", name)
-	if st, err := os.Stat(local); err == nil && !st.IsDir() {
-		return local, true
-	}
-	p, err := exec.LookPath(name)
-	return p, err == nil
-}
+func LookPath(name string) (string, bool) { return localbin.LookPath(name) }
 
 // WaitTCP waits until addr accepts TCP connections or the timeout passes.
 func WaitTCP(addr string, timeout time.Duration) error {

@@ -62,22 +62,7 @@ func (b *bench) sdkLatency(ctx context.Context) Latency {
 		}
 		_, _ = call(n + k)
 	}
-	out.Wrong = 0
-	lats := make([]time.Duration, 0, n)
-	for k := 0; k < n && ctx.Err() == nil; k++ {
-		d, err := call(k)
-		out.Samples++
-		if err != nil {
-			out.Errors++
-			if out.Sample == "" {
-				out.Sample = err.Error()
-			}
-			continue
-		}
-		lats = append(lats, d)
-	}
-	out.Errors -= out.Wrong // a wrong answer is counted once, as wrong
-	out.P50, out.P99 = percentile(lats, 0.5), percentile(lats, 0.99)
+	measure(ctx, &out, n, call)
 	return out
 }
 
@@ -187,6 +172,15 @@ func rawLatency(ctx context.Context, etcdEP string, n int) Latency {
 	for k := 0; k < 200; k++ {
 		_, _ = call(k)
 	}
+	measure(ctx, &out, n, call)
+	return out
+}
+
+// measure makes n sequential calls (after the caller's warm-up) and fills
+// out's samples, errors and p50/p99. call counts the wrong answers it sees
+// in out.Wrong and returns them as errors too; a wrong answer is counted
+// once, as wrong.
+func measure(ctx context.Context, out *Latency, n int, call func(k int) (time.Duration, error)) {
 	out.Wrong = 0
 	lats := make([]time.Duration, 0, n)
 	for k := 0; k < n && ctx.Err() == nil; k++ {
@@ -203,5 +197,4 @@ func rawLatency(ctx context.Context, etcdEP string, n int) Latency {
 	}
 	out.Errors -= out.Wrong
 	out.P50, out.P99 = percentile(lats, 0.5), percentile(lats, 0.99)
-	return out
 }

@@ -120,24 +120,15 @@ func (l *Lookup) noteLocal(a *wire.Activation, d int) {
 			l.replicaHosted.Store(a.Identity, a)
 		}
 	} else {
-		l.hosted.CompareAndDelete(a.Identity, l.hostedPtr(a))
+		// The placer is the only writer and holds one activation per
+		// identity: the entry is this one.
+		l.hosted.Delete(a.Identity)
 		if replica {
 			l.replicaHosted.Delete(a.Identity)
 		}
 	}
 	l.nLocal.Add(int64(d))
 	l.localBytes.Add(int64(d) * a.Bytes)
-}
-
-// hostedPtr returns the stored activation for a's identity when it is a's
-// (same PID), for CompareAndDelete.
-func (l *Lookup) hostedPtr(a *wire.Activation) any {
-	if v, ok := l.hosted.Load(a.Identity); ok {
-		if h := v.(*wire.Activation); h.Pid.GetId() == a.Pid.GetId() && h.Pid.GetAddress() == a.Pid.GetAddress() {
-			return v
-		}
-	}
-	return nil
 }
 
 // modelLoads asks the Source for its per-model figures (a walk over the

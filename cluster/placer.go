@@ -117,9 +117,10 @@ type placer struct {
 	estimates    map[string]cachedEstimate
 	pendingMoves []pendingMove
 	// activator
-	local  map[string]*localAct
-	byPID  map[string]string // pid id -> identity
-	ticker *time.Ticker
+	local    map[string]*localAct
+	byPID    map[string]string // pid id -> identity
+	ticker   *time.Ticker
+	tickDone chan struct{} // ends the ticker's goroutine
 	// committed is the sum of the local activations' bytes.
 	committed int64
 	// order holds the local activations for the anti-entropy round robin
@@ -176,15 +177,22 @@ func (p *placer) Receive(ctx actor.Context) {
 	case *actor.Started:
 		p.self = ctx.Self()
 		p.ticker = time.NewTicker(tickEvery)
-		self, sys, tick := p.self, ctx.ActorSystem(), p.ticker
+		p.tickDone = make(chan struct{})
+		self, sys, tick, done := p.self, ctx.ActorSystem(), p.ticker, p.tickDone
 		go func() {
-			for range tick.C {
-				sys.Root.Send(self, &placerTick{})
+			for {
+				select {
+				case <-tick.C:
+					sys.Root.Send(self, &placerTick{})
+				case <-done: // Ticker.Stop does not close tick.C
+					return
+				}
 			}
 		}()
 	case *actor.Stopping:
 		if p.ticker != nil {
 			p.ticker.Stop()
+			close(p.tickDone)
 		}
 		for _, la := range p.local {
 			if la.cancelWarm != nil {

@@ -297,6 +297,11 @@ func (b *bench) startMember(ctx context.Context, i int, etcd, redisAddr string) 
 		}
 	}
 	actLog := filepath.Join(b.dir, "logs", name+".activations")
+	// A kept --dir may hold the log of an earlier run: members append, and
+	// the overlap check must read this run's activations only.
+	if err := os.Remove(actLog); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	env = append(env, "MANTA_LOG_LEVEL=warn", "MANTA_ACTIVATION_LOG="+actLog)
 	cmd.Env = env
 	p, err := start(name, filepath.Join(b.dir, "logs", name+".log"), cmd, func(p *proc, l string) {

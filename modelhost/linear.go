@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/jsonscan"
 )
 
 // LinearRuntimeName is the name of the built-in linear runtime.
@@ -78,7 +79,7 @@ func ParseLinearSpec(b []byte) (LinearSpec, error) {
 		return LinearSpec{}, fmt.Errorf("weights missing")
 	}
 	// A first guess at the count avoids regrowing for big models.
-	w, ok := ParseFloatArray(raw.Weights, make([]float64, 0, bytes.Count(raw.Weights, []byte{','})+1))
+	w, ok := jsonscan.ParseFloats(raw.Weights, make([]float64, 0, bytes.Count(raw.Weights, []byte{','})+1))
 	if !ok {
 		return LinearSpec{}, fmt.Errorf("weights: want an array of numbers")
 	}
@@ -182,15 +183,15 @@ func (m *linearModel) predict(p []byte) ([]byte, error) { return m.appendPredict
 
 // appendPredict appends the answer to p to dst.
 func (m *linearModel) appendPredict(dst, p []byte) ([]byte, error) {
-	i := skipSpace(p, 0)
+	i := jsonscan.SkipSpace(p, 0)
 	if i < len(p) && p[i] == '{' {
-		i = skipSpace(p, i+1)
+		i = jsonscan.SkipSpace(p, i+1)
 		if bytes.HasPrefix(p[i:], featuresKey) {
-			i = skipSpace(p, i+len(featuresKey))
+			i = jsonscan.SkipSpace(p, i+len(featuresKey))
 			if i < len(p) && p[i] == ':' {
 				if out, j, ok, err := m.predictValue(dst, p, i+1); ok {
-					j = skipSpace(p, j)
-					if j < len(p) && p[j] == '}' && skipSpace(p, j+1) == len(p) {
+					j = jsonscan.SkipSpace(p, j)
+					if j < len(p) && p[j] == '}' && jsonscan.SkipSpace(p, j+1) == len(p) {
 						return out, err
 					}
 				}
@@ -206,15 +207,15 @@ func (m *linearModel) appendPredict(dst, p []byte) ([]byte, error) {
 // well-formed but wrong request (feature count), valid only if what follows
 // the value turns out well-formed too.
 func (m *linearModel) predictValue(dst, p []byte, i int) (out []byte, next int, ok bool, err error) {
-	i = skipSpace(p, i)
+	i = jsonscan.SkipSpace(p, i)
 	if i >= len(p) || p[i] != '[' {
 		return nil, i, false, nil
 	}
-	k := skipSpace(p, i+1)
+	k := jsonscan.SkipSpace(p, i+1)
 	if k < len(p) && p[k] == '[' {
 		return m.predictRows(dst, p, k)
 	}
-	sum, n, j, ok := dotArray(p, i, m.weights)
+	sum, n, j, ok := jsonscan.Dot(p, i, m.weights)
 	if !ok {
 		return nil, j, false, nil
 	}
@@ -235,7 +236,7 @@ func (m *linearModel) predictValue(dst, p []byte, i int) (out []byte, next int, 
 func (m *linearModel) predictRows(dst, p []byte, i int) (out []byte, next int, ok bool, err error) {
 	out = append(dst, `{"predictions":[`...)
 	for row := 0; ; row++ {
-		sum, n, j, ok := dotArray(p, i, m.weights)
+		sum, n, j, ok := jsonscan.Dot(p, i, m.weights)
 		if !ok {
 			return nil, j, false, nil
 		}
@@ -251,13 +252,13 @@ func (m *linearModel) predictRows(dst, p []byte, i int) (out []byte, next int, o
 				out = strconv.AppendFloat(out, y, 'g', -1, 64)
 			}
 		}
-		i = skipSpace(p, j)
+		i = jsonscan.SkipSpace(p, j)
 		if i >= len(p) {
 			return nil, i, false, nil
 		}
 		switch p[i] {
 		case ',':
-			i = skipSpace(p, i+1)
+			i = jsonscan.SkipSpace(p, i+1)
 		case ']':
 			if err != nil {
 				return nil, i + 1, true, err
@@ -294,7 +295,7 @@ func (m *linearModel) appendPredictSlow(dst, p []byte) ([]byte, error) {
 		return nil, m.badInput(`missing "features"`)
 	}
 	out, j, ok, err := m.predictValue(dst, req.Features, 0)
-	if !ok || skipSpace(req.Features, j) != len(req.Features) {
+	if !ok || jsonscan.SkipSpace(req.Features, j) != len(req.Features) {
 		return nil, m.badInput(`"features": want an array of numbers or an array of arrays of numbers`)
 	}
 	return out, err

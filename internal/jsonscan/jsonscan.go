@@ -1,36 +1,38 @@
-package modelhost
+// Package jsonscan is the one hand-rolled scanner for the JSON shape on the
+// hot path: arrays of numbers. The linear runtime (modelhost) and the Python
+// worker's feature codec (pyworker) both read their payloads with it.
+//
+// It accepts exactly the JSON grammar (RFC 8259) for numbers and arrays,
+// rejects null and everything else, and gives the same float64 as
+// encoding/json (checked by FuzzParseFloats): numbers whose decimal mantissa
+// fits 53 bits and whose exponent is within ±22 are converted exactly with
+// one multiplication or division (both operands exact, so the IEEE result is
+// correctly rounded: Clinger's fast path, as in strconv); every other number
+// goes to strconv.ParseFloat, which encoding/json uses too.
+package jsonscan
 
 import (
 	"strconv"
 	"unsafe"
 )
 
-// A hand-rolled scanner for the one JSON shape on the hot path: arrays of
-// numbers. It accepts exactly the JSON grammar (RFC 8259) for numbers and
-// arrays, rejects null and everything else, and gives the same float64 as
-// encoding/json (checked by FuzzParseFloatArray): numbers whose decimal
-// mantissa fits 53 bits and whose exponent is within ±22 are converted
-// exactly with one multiplication or division (both operands exact, so the
-// IEEE result is correctly rounded); every other number goes to
-// strconv.ParseFloat, which encoding/json uses too.
-
 // pow10 holds the powers of ten that are exact in float64.
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// scanNumber parses the JSON number starting at b[i]. It returns the value
-// and the index after it; ok is false on a syntax error or an out-of-range
+// Number parses the JSON number starting at b[i]. It returns the value and
+// the index after it; ok is false on a syntax error or an out-of-range
 // number (as encoding/json refuses 1e400 for a float64).
-func scanNumber(b []byte, i int) (v float64, next int, ok bool) {
+func Number(b []byte, i int) (v float64, next int, ok bool) {
 	start := i
 	neg := false
 	if i < len(b) && b[i] == '-' {
@@ -131,31 +133,31 @@ func scanNumber(b []byte, i int) (v float64, next int, ok bool) {
 
 var negZero = func() float64 { z := 0.0; return -z }()
 
-// appendFloatArray parses the JSON array of numbers starting at b[i] (after
+// AppendFloats parses the JSON array of numbers starting at b[i] (after
 // optional white space) and appends its values to dst. It returns the index
-// after the closing bracket.
-func appendFloatArray(b []byte, i int, dst []float64) ([]float64, int, bool) {
-	i = skipSpace(b, i)
+// after the closing bracket. On failure dst may hold some of the values.
+func AppendFloats(dst []float64, b []byte, i int) ([]float64, int, bool) {
+	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != '[' {
 		return dst, i, false
 	}
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return dst, i + 1, true
 	}
 	for {
-		v, n, ok := scanNumber(b, i)
+		v, n, ok := Number(b, i)
 		if !ok {
 			return dst, n, false
 		}
 		dst = append(dst, v)
-		i = skipSpace(b, n)
+		i = SkipSpace(b, n)
 		if i >= len(b) {
 			return dst, i, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case ']':
 			return dst, i + 1, true
 		default:
@@ -164,33 +166,33 @@ func appendFloatArray(b []byte, i int, dst []float64) ([]float64, int, bool) {
 	}
 }
 
-// ParseFloatArray parses a JSON document that is exactly one array of
-// numbers (white space around it allowed) into dst[:0]. It accepts what
+// ParseFloats parses a JSON document that is exactly one array of numbers
+// (white space around it allowed) into dst[:0]. It accepts what
 // encoding/json accepts into a []float64, except null elements, and gives
 // identical values.
-func ParseFloatArray(b []byte, dst []float64) ([]float64, bool) {
-	dst, i, ok := appendFloatArray(b, 0, dst[:0])
-	if !ok || skipSpace(b, i) != len(b) {
+func ParseFloats(b []byte, dst []float64) ([]float64, bool) {
+	dst, i, ok := AppendFloats(dst[:0], b, 0)
+	if !ok || SkipSpace(b, i) != len(b) {
 		return dst, false
 	}
 	return dst, true
 }
 
-// dotArray parses the JSON array of numbers at b[i] (after optional white
-// space) and returns Σ w[k]·x[k] over the first len(w) values, the number of
-// values seen, and the index after the closing bracket. Values beyond len(w)
-// are counted (and checked for syntax) but not used.
-func dotArray(b []byte, i int, w []float64) (sum float64, n int, next int, ok bool) {
-	i = skipSpace(b, i)
+// Dot parses the JSON array of numbers at b[i] (after optional white space)
+// and returns Σ w[k]·x[k] over the first len(w) values, the number of values
+// seen, and the index after the closing bracket. Values beyond len(w) are
+// counted (and checked for syntax) but not used.
+func Dot(b []byte, i int, w []float64) (sum float64, n int, next int, ok bool) {
+	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != '[' {
 		return 0, 0, i, false
 	}
-	i = skipSpace(b, i+1)
+	i = SkipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return 0, 0, i + 1, true
 	}
 	for {
-		v, j, ok := scanNumber(b, i)
+		v, j, ok := Number(b, i)
 		if !ok {
 			return 0, n, j, false
 		}
@@ -198,13 +200,13 @@ func dotArray(b []byte, i int, w []float64) (sum float64, n int, next int, ok bo
 			sum += w[n] * v
 		}
 		n++
-		i = skipSpace(b, j)
+		i = SkipSpace(b, j)
 		if i >= len(b) {
 			return 0, n, i, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 		case ']':
 			return sum, n, i + 1, true
 		default:

@@ -304,8 +304,9 @@ func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Re
 		return m.c.failedRef(now, deadline, fmt.Errorf("%w: predict %s: WithParams applies to Speculate only", ErrBadInput, m.id))
 	}
 	if err := modelhost.ValidID(m.id); err != nil {
-		// no such model can exist: answer at once, no cluster round trip
-		return m.c.failedRef(now, deadline, fmt.Errorf("%w: %v", ErrNotFound, err))
+		// no such model can exist: answer bad_input at once, no cluster
+		// round trip (the error states its code once)
+		return m.c.failedRef(now, deadline, err)
 	}
 	if err := m.c.checkPayload(m.id, len(payload)); err != nil {
 		return m.c.failedRef(now, deadline, err)
@@ -405,9 +406,8 @@ func (c *Client) Do(ctx context.Context, req *api.PredictRequest) *api.PredictRe
 		req.RequestId = c.nextRequestID()
 	}
 	if err := modelhost.ValidID(req.ModelId); err != nil {
-		c.noteError(req.ModelId, "not_found")
-		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId,
-			Error: api.ErrorFrom(fmt.Errorf("%w: %v", ErrNotFound, err))}
+		c.noteError(req.ModelId, api.CodeOf(err).Name())
+		return &api.PredictResponse{RequestId: req.RequestId, ModelId: req.ModelId, Error: api.ErrorFrom(err)}
 	}
 	if err := c.checkPayload(req.ModelId, len(req.Payload)); err != nil {
 		c.noteError(req.ModelId, "too_large")
@@ -451,7 +451,7 @@ type Stats struct {
 // activates the model if it is not active.
 func (m *Model) Stats(ctx context.Context) (*Stats, error) {
 	if err := modelhost.ValidID(m.id); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+		return nil, err
 	}
 	r := m.c.call(ctx, m.id, &api.ModelStatsRequest{ModelId: m.id}, m.c.deadline(ctx, callOptions{}))
 	resp, err := r.response(ctx)

@@ -84,8 +84,12 @@ func TestUnknownModelNotFound(t *testing.T) {
 	ctx := context.Background()
 	for _, id := range []string{"nope", "Bad/ID", "../etc"} {
 		_, err := c.Model(id).Predict(ctx, []byte(`{}`), manta.WithTimeout(5*time.Second)).Get(ctx)
-		if !errors.Is(err, manta.ErrNotFound) {
-			t.Fatalf("%s: err = %v, want ErrNotFound", id, err)
+		want := manta.ErrNotFound
+		if id != "nope" {
+			want = manta.ErrBadInput // an id no model can have (TestInvalidModelIDIsBadInput)
+		}
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: err = %v, want %v", id, err, want)
 		}
 	}
 	// no actor is left behind

@@ -37,15 +37,33 @@ func (c ErrorCode) Sentinel() error {
 	return ErrInternal
 }
 
-// CodeOf classifies any error into the closed set: the sentinel it wraps, a
-// context deadline as deadline_exceeded, anything else as internal. nil is
+// precedence is the order in which CodeOf looks for the sentinels: most
+// specific first, so an error that wraps two of them gets one code, always
+// the same. An oversized model or payload is too_large whatever wraps it; a
+// wrong payload, id or manifest is bad_input even when the layer above
+// called it not_found or load_failed; a load that failed because an
+// artifact is missing is load_failed (the model exists); overloaded and
+// deadline_exceeded describe the moment, internal is what is left.
+var precedence = [...]ErrorCode{
+	ErrorCode_ERROR_CODE_TOO_LARGE,
+	ErrorCode_ERROR_CODE_BAD_INPUT,
+	ErrorCode_ERROR_CODE_LOAD_FAILED,
+	ErrorCode_ERROR_CODE_NOT_FOUND,
+	ErrorCode_ERROR_CODE_OVERLOADED,
+	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED,
+	ErrorCode_ERROR_CODE_INTERNAL,
+}
+
+// CodeOf classifies any error into the closed set: the sentinel it wraps
+// (the first of precedence when it wraps several), a context deadline as
+// deadline_exceeded, anything else as internal. nil is
 // ERROR_CODE_UNSPECIFIED.
 func CodeOf(err error) ErrorCode {
 	if err == nil {
 		return ErrorCode_ERROR_CODE_UNSPECIFIED
 	}
-	for c, s := range sentinels {
-		if errors.Is(err, s) {
+	for _, c := range precedence {
+		if errors.Is(err, sentinels[c]) {
 			return c
 		}
 	}

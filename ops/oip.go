@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,13 +67,20 @@ func (s *Server) oipReady(w http.ResponseWriter, r *http.Request) {
 
 // manifest resolves the manifest of a model (and version, "" for the one
 // to serve) and all its versions.
+// noSuch is an invalid name or version as the OIP sees it: a model that
+// does not exist (not_found, 404). The validation error is kept as text
+// only, so the error wraps one sentinel and states one code.
+func noSuch(what string, invalid error) error {
+	return fmt.Errorf("%w: %s: %s", api.ErrNotFound, what, strings.TrimPrefix(invalid.Error(), api.ErrBadInput.Error()+": "))
+}
+
 func (s *Server) manifest(ctx context.Context, name, version string) (*modelhost.Manifest, []string, error) {
 	if err := modelhost.ValidID(name); err != nil {
-		return nil, nil, fmt.Errorf("%w: model %q: %v", api.ErrNotFound, name, err)
+		return nil, nil, noSuch(fmt.Sprintf("model %q", name), err)
 	}
 	if version != "" {
 		if err := modelhost.ValidVersion(version); err != nil {
-			return nil, nil, fmt.Errorf("%w: model %s: %v", api.ErrNotFound, name, err)
+			return nil, nil, noSuch("model "+name, err)
 		}
 	}
 	st := s.b.Store()

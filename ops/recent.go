@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 // RecentPoint is one second of a member's traffic (the status page's
@@ -18,14 +20,6 @@ type RecentPoint struct {
 	MaxMS    float64 `json:"max_ms"`
 }
 
-// Per-second latency histogram: log-spaced buckets from 10µs growing by
-// 1.5 (the last one, ~110 s, takes everything above).
-const (
-	recentBuckets = 41
-	recentMin     = float64(10 * time.Microsecond)
-	recentGrowth  = 1.5
-)
-
 type recentSlot struct {
 	sec      int64
 	requests int64
@@ -33,7 +27,7 @@ type recentSlot struct {
 	timed    int64
 	sum      int64
 	max      int64
-	hist     [recentBuckets]uint32
+	hist     latency.Histogram
 }
 
 // recent keeps per-second request counts and latency histograms for the
@@ -47,16 +41,6 @@ type recent struct {
 func newRecent(window int) *recent {
 	return &recent{slots: make([]recentSlot, window), now: time.Now}
 }
-
-func recentBucket(d time.Duration) int {
-	if float64(d) <= recentMin {
-		return 0
-	}
-	b := int(math.Log(float64(d)/recentMin)/math.Log(recentGrowth)) + 1
-	return min(b, recentBuckets-1)
-}
-
-func recentUpper(b int) float64 { return recentMin * math.Pow(recentGrowth, float64(b)) }
 
 // add records requests (of which durations were timed) and errors in the
 // current second.
@@ -73,7 +57,7 @@ func (r *recent) add(durations []time.Duration, requests, errors int) {
 		s.timed++
 		s.sum += int64(d)
 		s.max = max(s.max, int64(d))
-		s.hist[recentBucket(d)]++
+		s.hist.Add(int64(d))
 	}
 	r.mu.Unlock()
 }
@@ -94,28 +78,14 @@ func (r *recent) points() []RecentPoint {
 				if s.timed > 0 {
 					p.MeanMS = ms(float64(s.sum) / float64(s.timed))
 					p.MaxMS = ms(float64(s.max))
-					p.P50MS = ms(s.quantile(0.50))
-					p.P99MS = ms(s.quantile(0.99))
+					p.P50MS = ms(float64(s.hist.Quantile(0.50, s.max)))
+					p.P99MS = ms(float64(s.hist.Quantile(0.99, s.max)))
 				}
 			}
 		}
 		out = append(out, p)
 	}
 	return out
-}
-
-// quantile returns the upper bound of the bucket holding the q-quantile,
-// capped at the largest value seen.
-func (s *recentSlot) quantile(q float64) float64 {
-	want := uint32(math.Ceil(q * float64(s.timed)))
-	var seen uint32
-	for b, n := range s.hist {
-		seen += n
-		if n > 0 && seen >= want {
-			return math.Min(recentUpper(b), float64(s.max))
-		}
-	}
-	return float64(s.max)
 }
 
 func ms(ns float64) float64 { return math.Round(ns/1e3) / 1e3 }

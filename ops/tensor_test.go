@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 func TestFeatureRows(t *testing.T) {
@@ -107,8 +109,8 @@ func TestRecentQuantiles(t *testing.T) {
 	if p.Requests != 100 || p.Errors != 2 || p.MaxMS != 100 || p.MeanMS != 50.5 {
 		t.Fatalf("point %+v", p)
 	}
-	// Buckets grow by 1.5: the quantiles are within one bucket above.
-	if p.P50MS < 50 || p.P50MS > 75 || p.P99MS < 99 || p.P99MS > 100 {
+	// The quantiles are within one bucket (21%) above.
+	if p.P50MS < 50 || p.P50MS > 50*latency.Growth || p.P99MS < 99 || p.P99MS > 100 {
 		t.Fatalf("quantiles p50 %v p99 %v", p.P50MS, p.P99MS)
 	}
 	if pts[9].Requests != 1 || pts[9].P50MS != 0 {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/latency"
 	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -177,7 +178,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	elapsed := time.Since(start)
 
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	q := func(p float64) time.Duration { return latency.Quantile(lat, p) }
 	st := c.Cache().Stats()
 	hc := c.Host().Counters()
 	distinct := map[int]bool{}
@@ -193,7 +194,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  python            %d requests to %d sklearn models (python runtime, one load per member)\n", pyDone.Load(), len(pyModels))
 	}
 	fmt.Fprintf(stdout, "  errors            %d (wrong predictions: %d)\n", failed.Load(), wrong.Load())
-	fmt.Fprintf(stdout, "  latency           p50 %v  p99 %v  max %v\n", q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	fmt.Fprintf(stdout, "  latency           p50 %v  p99 %v  max %v\n", q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
 	fmt.Fprintf(stdout, "  activations       %d (deactivations %d, batches %d)\n", hc.Activations, hc.Deactivations, hc.Batches)
 	fmt.Fprintf(stdout, "  loads             %d  (cache hits %d)\n", st.Loads, st.Hits)
 	fmt.Fprintf(stdout, "  evictions         %d\n", st.Evictions)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/actors/strategy"
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 // options of one run.
@@ -196,12 +197,7 @@ func (s *summary) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "  failed: %-25s %6d  (%5.1f%%)\n", code, k, pct(k, s.Requests))
 	}
 	sort.Slice(s.Latencies, func(i, j int) bool { return s.Latencies[i] < s.Latencies[j] })
-	q := func(p float64) time.Duration {
-		if len(s.Latencies) == 0 {
-			return 0
-		}
-		return s.Latencies[min(len(s.Latencies)-1, int(p*float64(len(s.Latencies))))].Round(10 * time.Microsecond)
-	}
+	q := func(p float64) time.Duration { return latency.Quantile(s.Latencies, p).Round(10 * time.Microsecond) }
 	fmt.Fprintf(w, "\n  latency p50 %v  p99 %v  p99.9 %v  max %v\n", q(0.50), q(0.99), q(0.999), q(1))
 	fmt.Fprintf(w, "  over the %v budget: %d (%.2f%%)\n", o.Budget, s.OverBudget, pct(s.OverBudget, s.Requests))
 	fmt.Fprintf(w, "  fallbacks %d, model calls per request %.2f, late ensemble results dropped so far %d\n",

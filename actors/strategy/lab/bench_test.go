@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 // BenchmarkHedgedTail measures the figure of the closing note: on a model
@@ -46,8 +48,8 @@ func tailDelays() map[string]time.Duration {
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return map[string]time.Duration{
-		"p90": quantile(ds, 0.90), "p93": quantile(ds, 0.93), "p95": quantile(ds, 0.95),
-		"p97": quantile(ds, 0.97), "p99": quantile(ds, 0.99),
+		"p90": latency.Quantile(ds, 0.90), "p93": latency.Quantile(ds, 0.93), "p95": latency.Quantile(ds, 0.95),
+		"p97": latency.Quantile(ds, 0.97), "p99": latency.Quantile(ds, 0.99),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 // Run replays cfg's synthetic trace against its simulated models once per
@@ -71,16 +72,7 @@ func measure(l Latency, n int, seed, id uint64) strategy.Latency {
 		ds[i] = l.Sample(r)
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return strategy.Latency{P50: quantile(ds, 0.50), P95: quantile(ds, 0.95), P99: quantile(ds, 0.99), Count: int64(n)}
-}
-
-// quantile of sorted ds by nearest rank.
-func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(ds)))) - 1
-	return ds[max(0, min(i, len(ds)-1))]
+	return strategy.Latency{P50: latency.Quantile(ds, 0.50), P95: latency.Quantile(ds, 0.95), P99: latency.Quantile(ds, 0.99), Count: int64(n)}
 }
 
 // truth is request i's true label.
@@ -194,10 +186,10 @@ func (s *simulator) run(ctx context.Context, r Trial) (Row, error) {
 	row := Row{
 		Label: r.Name(), Strategy: r.Strategy, Models: r.Models, Params: r.Params, Deadline: deadline,
 		Requests:         s.cfg.Requests,
-		P50:              quantile(lat, 0.50),
-		P99:              quantile(lat, 0.99),
-		P999:             quantile(lat, 0.999),
-		Max:              quantile(lat, 1),
+		P50:              latency.Quantile(lat, 0.50),
+		P99:              latency.Quantile(lat, 0.99),
+		P999:             latency.Quantile(lat, 0.999),
+		Max:              latency.Quantile(lat, 1),
 		CallsPerRequest:  float64(st.Calls) / n,
 		DeadlineMisses:   int(st.DeadlineExceeded),
 		Errors:           int(st.Errors - st.DeadlineExceeded),

@@ -112,6 +112,12 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DefaultTimeout > 0 {
 		host.DefaultDeadline = cfg.DefaultTimeout
 	}
+	if cfg.LoadTimeout > 0 {
+		host.LoadTimeout = cfg.LoadTimeout
+	}
+	if cfg.ReloadTimeout > 0 {
+		host.ReloadTimeout = cfg.ReloadTimeout
+	}
 	if cfg.MaxBatch > 0 {
 		host.DefaultBatch.MaxSize = cfg.MaxBatch
 	}

@@ -38,6 +38,14 @@ type Config struct {
 	IdleTimeout time.Duration `json:"idle_timeout" yaml:"idle_timeout"`
 	// DefaultTimeout is the deadline of a request that names none.
 	DefaultTimeout time.Duration `json:"default_timeout" yaml:"default_timeout"`
+	// LoadTimeout bounds one load of a model version (store reads, fetch,
+	// verification, the runtime's Load, waiting for room; default 10m).
+	// ReloadTimeout bounds a reload: re-reading the version to serve and
+	// loading a new one beside the old (default 10m); when it runs out the
+	// reload answers load_failed and the old version keeps serving. Both
+	// also end when the model actor stops.
+	LoadTimeout   time.Duration `json:"load_timeout,omitempty" yaml:"load_timeout,omitempty"`
+	ReloadTimeout time.Duration `json:"reload_timeout,omitempty" yaml:"reload_timeout,omitempty"`
 	// MaxBatch and MaxWaitMS apply to models whose manifest sets no batch.
 	MaxBatch  int `json:"max_batch" yaml:"max_batch"`
 	MaxWaitMS int `json:"max_wait_ms" yaml:"max_wait_ms"`
@@ -103,7 +111,7 @@ func (c *Config) Validate() error {
 	if c.BudgetBytes < 0 {
 		return fmt.Errorf("manta: config: budget_bytes %d is negative", c.BudgetBytes)
 	}
-	if c.IdleTimeout < 0 || c.DefaultTimeout < 0 {
+	if c.IdleTimeout < 0 || c.DefaultTimeout < 0 || c.LoadTimeout < 0 || c.ReloadTimeout < 0 {
 		return errors.New("manta: config: timeouts must not be negative")
 	}
 	if c.MaxBatch < 0 || c.MaxWaitMS < 0 {

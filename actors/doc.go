@@ -15,7 +15,9 @@
 // the identity. A model that does not exist answers not_found and leaves no
 // actor behind. ReloadRequest rolls out a new version: it is loaded beside
 // the old one, swapped in, and the old one is released after its last
-// batch.
+// batch. Loads and reloads are bounded (Host.LoadTimeout,
+// Host.ReloadTimeout) and end when their actor stops, so a hung store
+// never keeps an actor loading or reloading.
 //
 // Register the kind with the cluster:
 //

@@ -33,8 +33,21 @@ type Host struct {
 	MaxInflightBatches int
 	// DefaultDeadline bounds a request that carries no deadline.
 	DefaultDeadline time.Duration
-	Stats           *StatsRegistry
-	Logger          *slog.Logger
+	// LoadTimeout bounds one load of a model version: the store reads,
+	// the fetch and verification of its files, the runtime's Load, and
+	// the wait for room in the cache (0: DefaultLoadTimeout). A load that
+	// runs out of time is load_failed.
+	LoadTimeout time.Duration
+	// ReloadTimeout bounds a reload: re-reading the version to serve and
+	// loading a new one beside the old (0: DefaultReloadTimeout). A reload
+	// that runs out of time answers load_failed and the old version keeps
+	// serving; the actor can go idle again.
+	//
+	// Loads and reloads also end when their actor stops (deactivation, a
+	// move, the member shutting down).
+	ReloadTimeout time.Duration
+	Stats         *StatsRegistry
+	Logger        *slog.Logger
 
 	activations   atomic.Int64
 	deactivations atomic.Int64
@@ -120,8 +133,31 @@ type Counters struct {
 	Active        int
 }
 
+// Default bounds of loads and reloads (Host.LoadTimeout,
+// Host.ReloadTimeout): a 2 GB model from a slow store needs minutes; a
+// store that has not answered in ten has hung.
+const (
+	DefaultLoadTimeout   = 10 * time.Minute
+	DefaultReloadTimeout = 10 * time.Minute
+)
+
+func (h *Host) loadTimeout() time.Duration {
+	if h.LoadTimeout > 0 {
+		return h.LoadTimeout
+	}
+	return DefaultLoadTimeout
+}
+
+func (h *Host) reloadTimeout() time.Duration {
+	if h.ReloadTimeout > 0 {
+		return h.ReloadTimeout
+	}
+	return DefaultReloadTimeout
+}
+
 // NewHost fills defaults: idle timeout 5 minutes, batches of up to 64
-// waiting at most 2 ms when the model is busy, one in-flight batch per core.
+// waiting at most 2 ms when the model is busy, one in-flight batch per core,
+// loads and reloads bounded at 10 minutes each.
 func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host {
 	return &Host{
 		Store:              store,
@@ -131,6 +167,8 @@ func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host
 		DefaultBatch:       modelhost.Batch{MaxSize: 64, MaxWaitMS: 2},
 		MaxInflightBatches: runtime.GOMAXPROCS(0),
 		DefaultDeadline:    30 * time.Second,
+		LoadTimeout:        DefaultLoadTimeout,
+		ReloadTimeout:      DefaultReloadTimeout,
 		Stats:              NewStatsRegistry(),
 		active:             map[string]*actor.PID{},
 	}

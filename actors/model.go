@@ -100,6 +100,7 @@ type modelActor struct {
 	flushScheduled bool
 	waitTimer      *time.Timer
 	reloading      bool
+	reloadReply    *actor.PID // who asked for the reload that runs
 	registered     bool
 	lastActive     time.Time
 	swapTo         string     // drain-then-swap in progress to this version
@@ -111,6 +112,8 @@ type modelActor struct {
 	// job waits, so an idle activation holds no goroutine.
 	workers   *atomic.Int32
 	idleTimer *time.Timer
+	// life ends when the actor stops: loads and reloads run under it.
+	life *lifetime
 }
 
 // armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
@@ -147,6 +150,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.flushScheduled = false
 		a.dispatch(ctx, true)
 	case *loaded:
+		a.life.received(msg.lease)
 		a.onLoaded(ctx, msg)
 	case *batchDone:
 		a.lastActive = time.Now()
@@ -168,6 +172,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 	case *api.ReloadRequest:
 		a.onReload(ctx)
 	case *reloaded:
+		a.life.received(msg.lease)
 		a.onReloaded(ctx, msg)
 	case *idleCheck:
 		a.onIdleCheck(ctx)
@@ -179,6 +184,12 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		if a.idleTimer != nil {
 			a.idleTimer.Stop()
 		}
+		// A load or reload still running ends now (its store reads and
+		// cache acquire see the cancellation); a lease it already got is
+		// released by life.
+		if a.life != nil {
+			a.life.end()
+		}
 		// Workers finish the jobs they hold and exit on their own.
 		// Anything still queued is handed back, never dropped: the caller
 		// treats a DeadLetterResponse as "activation gone" and retries.
@@ -187,6 +198,14 @@ func (a *modelActor) Receive(ctx actor.Context) {
 			a.system.Root.Send(w, &actor.DeadLetterResponse{Target: a.self})
 		}
 		a.reloadWaiters = nil
+		// So is whoever asked for the rollout that runs (its answer
+		// would come to a stopped actor).
+		for _, w := range []*actor.PID{a.reloadReply, a.swapReply} {
+			if w != nil {
+				a.system.Root.Send(w, &actor.DeadLetterResponse{Target: a.self})
+			}
+		}
+		a.reloadReply, a.swapReply = nil, nil
 		if a.cur != nil {
 			// released now, or by the worker that ends the last batch
 			a.cur.retire()
@@ -199,6 +218,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 }
 
 func (a *modelActor) init(ctx actor.Context, identity string) {
+	a.life = newLifetime()
 	a.identity = identity
 	a.id = identity
 	if i := strings.IndexByte(identity, '@'); i >= 0 {
@@ -218,23 +238,40 @@ func (a *modelActor) init(ctx actor.Context, identity string) {
 		a.fail(ctx, api.Errorf(api.ErrorCode_ERROR_CODE_NOT_FOUND, "model %q: %v", a.id, err))
 		return
 	}
-	self, sys, host, id := a.self, a.system, a.host, a.id
+	a.load("")
+}
+
+// load acquires version (the one to serve when "") on a goroutine and
+// hands the outcome to the actor as a loaded message.
+func (a *modelActor) load(version string) {
+	self, sys, host, id, life := a.self, a.system, a.host, a.id, a.life
 	go func() {
-		lease, err := acquire(host, id, "")
-		sys.Root.Send(self, &loaded{lease: lease, err: err})
+		lease, err := acquire(life.ctx, host, id, version)
+		life.deliver(sys, self, lease, &loaded{lease: lease, err: err})
 	}()
 }
 
 // acquire resolves the version to serve (or version) and loads it through
-// the member's cache. A panicking store or runtime becomes load_failed.
-func acquire(host *Host, id, version string) (lease *modelhost.Lease, err error) {
+// the member's cache, within Host.LoadTimeout and ctx (the actor's life, or
+// a reload's bound). A panicking store or runtime becomes load_failed, and
+// so does a load that runs out of time.
+func acquire(ctx context.Context, host *Host, id, version string) (lease *modelhost.Lease, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = api.Errorf(api.ErrorCode_ERROR_CODE_LOAD_FAILED, "model %s: load panicked: %v", id, r)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	limit := host.loadTimeout()
+	lctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	lease, err = resolveAndAcquire(lctx, host, id, version)
+	if err != nil && ctx.Err() == nil && errors.Is(lctx.Err(), context.DeadlineExceeded) {
+		err = api.Errorf(api.ErrorCode_ERROR_CODE_LOAD_FAILED, "model %s: load timed out after %v: %v", id, limit, err)
+	}
+	return lease, err
+}
+
+func resolveAndAcquire(ctx context.Context, host *Host, id, version string) (lease *modelhost.Lease, err error) {
 	if version == "" {
 		version, err = host.Store.Latest(ctx, id)
 		if err != nil {
@@ -269,11 +306,7 @@ func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
 				a.system.Root.Send(reply, r)
 			}
 			a.answerReloadWaiters(r)
-			self, sys, host, id := a.self, a.system, a.host, a.id
-			go func() {
-				lease, err := acquire(host, id, from)
-				sys.Root.Send(self, &loaded{lease: lease, err: err})
-			}()
+			a.load(from)
 			return
 		}
 		r := &api.ReloadResponse{ModelId: a.id, Version: msg.lease.Manifest().Version, Changed: true}
@@ -656,32 +689,54 @@ func (a *modelActor) onReload(ctx actor.Context) {
 		return
 	}
 	a.reloading = true
-	self, sys, host, id, curVersion := a.self, a.system, a.host, a.id, a.cur.lease.Manifest().Version
+	a.reloadReply = sender
+	self, sys, host, id, curVersion, life := a.self, a.system, a.host, a.id, a.cur.lease.Manifest().Version, a.life
 	go func() {
-		latest, err := host.Store.Latest(context.Background(), id)
-		if err == nil && latest == curVersion {
-			sys.Root.Send(self, &reloaded{reply: sender})
-			return
-		}
-		var lease *modelhost.Lease
-		if err == nil {
-			// Beside the old version only if it fits next to what is
-			// pinned (the old version included); else drain, then swap.
-			if m, merr := host.Store.Manifest(context.Background(), id, latest); merr == nil {
-				if need, room := host.Cache.Estimate(m), host.Cache.Room(); need > room {
-					err = api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: v%s (%d bytes) does not fit beside v%s (%d bytes free)", id, latest, need, curVersion, room)
-				}
-			}
-			if err == nil {
-				lease, err = acquire(host, id, latest)
-			}
-		}
-		sys.Root.Send(self, &reloaded{lease: lease, err: err, reply: sender, version: latest})
+		lease, latest, err := reload(life.ctx, host, id, curVersion)
+		life.deliver(sys, self, lease, &reloaded{lease: lease, err: err, reply: sender, version: latest})
 	}()
+}
+
+// reload re-resolves the version of id to serve and, when it is not
+// curVersion, loads it beside curVersion: within Host.ReloadTimeout and
+// ctx (the actor's life), so a hung store cannot leave the actor reloading
+// (never idle, its reload waiters never answered). A reload that runs out
+// of time is load_failed and the old version keeps serving. No lease and
+// no error: nothing changed.
+func reload(ctx context.Context, host *Host, id, curVersion string) (lease *modelhost.Lease, latest string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = api.Errorf(api.ErrorCode_ERROR_CODE_LOAD_FAILED, "model %s: reload panicked: %v", id, r)
+		}
+	}()
+	limit := host.reloadTimeout()
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	latest, err = host.Store.Latest(rctx, id)
+	if err == nil && latest == curVersion {
+		return nil, latest, nil
+	}
+	if err == nil {
+		// Beside the old version only if it fits next to what is pinned
+		// (the old version included); else drain, then swap.
+		if m, merr := host.Store.Manifest(rctx, id, latest); merr == nil {
+			if need, room := host.Cache.Estimate(m), host.Cache.Room(); need > room {
+				err = api.Errorf(api.ErrorCode_ERROR_CODE_OVERLOADED, "model %s: v%s (%d bytes) does not fit beside v%s (%d bytes free)", id, latest, need, curVersion, room)
+			}
+		}
+		if err == nil {
+			lease, err = acquire(rctx, host, id, latest)
+		}
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		err = api.Errorf(api.ErrorCode_ERROR_CODE_LOAD_FAILED, "model %s: reload timed out after %v: %v", id, limit, err)
+	}
+	return lease, latest, err
 }
 
 func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 	a.reloading = false
+	a.reloadReply = nil
 	resp := &api.ReloadResponse{ModelId: a.id}
 	switch {
 	case msg.err != nil && a.cur != nil && (errors.Is(msg.err, api.ErrOverloaded) || errors.Is(msg.err, api.ErrTooLarge)) && msg.version != "":
@@ -730,9 +785,5 @@ func (a *modelActor) maybeDrainSwap(ctx actor.Context) {
 	a.cur.retire() // nothing runs: released now
 	a.cur = nil
 	a.state = stateLoading
-	self, sys, host, id := a.self, a.system, a.host, a.id
-	go func() {
-		lease, err := acquire(host, id, to)
-		sys.Root.Send(self, &loaded{lease: lease, err: err})
-	}()
+	a.load(to)
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/manta-ml/manta/internal/redact"
 )
 
 // OpenStoreFunc opens a store from a URL of its scheme.
@@ -69,7 +71,7 @@ func OpenStore(ctx context.Context, spec string) (Store, error) {
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
-		return nil, badInput("store %q: %v", spec, err)
+		return nil, badInput("store %q: %v", redact.URL(spec), redact.Text(err.Error()))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme == "file" {
@@ -86,17 +88,14 @@ func OpenStore(ctx context.Context, spec string) (Store, error) {
 	schemesMu.RUnlock()
 	if open == nil {
 		return nil, badInput("store %q: unknown scheme %q (known: %s; is the package that registers it imported?)",
-			spec, u.Scheme, strings.Join(StoreSchemes(), ", "))
+			redact.URL(spec), u.Scheme, strings.Join(StoreSchemes(), ", "))
 	}
 	s, err := open(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", redact(u), err)
+		return nil, fmt.Errorf("store %s: %w", redact.URL(spec), err)
 	}
 	if s == nil {
-		return nil, fmt.Errorf("store %s: opener returned a nil store", redact(u))
+		return nil, fmt.Errorf("store %s: opener returned a nil store", redact.URL(spec))
 	}
 	return s, nil
 }
-
-// redact hides a URL's password in error messages.
-func redact(u *url.URL) string { return u.Redacted() }

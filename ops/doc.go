@@ -29,6 +29,6 @@
 //	http.ListenAndServe(addr, ops.RequestID(logger, mux))
 //
 // NewLogger builds a slog logger (text or JSON, a level) that redacts
-// secrets (Redact, RedactURL, RedactAttr) and adds the request id that the
+// secrets (RedactAttr, over internal/redact) and adds the request id that the
 // RequestID middleware puts in each request's context.
 package ops

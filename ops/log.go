@@ -8,10 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/manta-ml/manta/internal/redact"
 )
 
 // LogConfig configures NewLogger. The zero value is text at info level.
@@ -168,128 +169,29 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Redacted replaces a secret in logs and errors.
-const Redacted = "[REDACTED]"
-
-// secretKeys are attribute and query parameter names whose values are
-// secrets (compared case-insensitively, "-" and "_" ignored).
-var secretKeys = map[string]bool{
-	"password": true, "passwd": true, "pass": true, "pwd": true, "secret": true, "secretkey": true,
-	"token": true, "accesstoken": true, "refreshtoken": true, "sessiontoken": true, "idtoken": true,
-	"apikey": true, "accesskey": true, "authorization": true, "auth": true, "credential": true,
-	"credentials": true, "privatekey": true, "clientsecret": true, "cookie": true, "setcookie": true,
-	"xamzsignature": true, "xamzcredential": true, "xamzsecuritytoken": true, "signature": true, "sig": true,
-	"awssecretaccesskey": true, "awssessiontoken": true, "mantas3secretkey": true, "mantas3sessiontoken": true,
-	"miniorootpassword": true, "requirepass": true,
-}
-
-// IsSecretKey reports whether a name (an attribute, a query parameter, an
-// environment variable) holds a secret: password, token, secret, api_key,
-// access_key, authorization, X-Amz-Signature, AWS_SECRET_ACCESS_KEY, ...
-func IsSecretKey(name string) bool {
-	k := strings.Map(func(r rune) rune {
-		switch {
-		case r == '-' || r == '_' || r == '.':
-			return -1
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		}
-		return r
-	}, name)
-	if secretKeys[k] {
-		return true
-	}
-	for _, suffix := range []string{"password", "secret", "secretkey", "token", "apikey"} {
-		if strings.HasSuffix(k, suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	// scheme://user:password@host in free text (the password may be empty
-	// only if the user is not: redis://:pass@host is the common form).
-	urlWithPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@]*):([^\s/@]+)@`)
-	// Bearer and Basic credentials.
-	authScheme = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+`)
-	// key=value and "key": "value" pairs whose key names a secret.
-	secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|signature|credential)[A-Za-z0-9_.-]*)(["']?\s*[=:]\s*["']?)([^\s&"',;}]+)`)
-)
-
-// Redact removes secrets from free text (an error message, a URL, a
-// command line): the password of scheme://user:password@host URLs, the
-// values of secret-named query parameters and key=value / "key": "value"
-// pairs (password, token, secret, api_key, access_key, X-Amz-Signature,
-// ...), and Bearer/Basic credentials. Other text is left as it is.
-func Redact(s string) string {
-	if s == "" {
-		return s
-	}
-	if strings.Contains(s, "://") {
-		s = urlWithPassword.ReplaceAllString(s, "${1}${2}:"+Redacted+"@")
-	}
-	s = authScheme.ReplaceAllString(s, "${1} "+Redacted)
-	s = secretPair.ReplaceAllStringFunc(s, func(m string) string {
-		sub := secretPair.FindStringSubmatch(m)
-		if sub[3] == Redacted {
-			return m
-		}
-		return sub[1] + sub[2] + Redacted
-	})
-	return s
-}
-
-// RedactURL returns u with its password and secret-named query parameter
-// values replaced by Redacted. A string that does not parse as a URL is
-// passed through Redact.
-func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.Scheme == "" {
-		return Redact(u)
-	}
-	if _, has := p.User.Password(); has {
-		p.User = url.UserPassword(p.User.Username(), Redacted)
-	}
-	if p.RawQuery != "" {
-		q := p.Query()
-		changed := false
-		for k, vs := range q {
-			if IsSecretKey(k) {
-				for i := range vs {
-					vs[i] = Redacted
-				}
-				changed = true
-			}
-		}
-		if changed {
-			p.RawQuery = q.Encode()
-		}
-	}
-	return strings.Replace(p.String(), url.QueryEscape(Redacted), Redacted, -1)
-}
-
 // RedactAttr is a slog ReplaceAttr function: an attribute whose key names
-// a secret is replaced by Redacted; string and error values go through
-// Redact.
+// a secret (password, token, api_key, ...) is replaced by "[REDACTED]";
+// string and error values go through Manta's one redaction of free text
+// (internal/redact: URL passwords, secret query parameters and key=value
+// pairs, Bearer/Basic credentials).
 func RedactAttr(_ []string, a slog.Attr) slog.Attr {
-	if a.Key != "" && IsSecretKey(a.Key) {
-		return slog.String(a.Key, Redacted)
+	if a.Key != "" && redact.IsSecretKey(a.Key) {
+		return slog.String(a.Key, redact.Redacted)
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
 		if s := a.Value.String(); s != "" {
-			if r := Redact(s); r != s {
+			if r := redact.Text(s); r != s {
 				return slog.String(a.Key, r)
 			}
 		}
 	case slog.KindAny:
 		switch v := a.Value.Any().(type) {
 		case error:
-			return slog.String(a.Key, Redact(v.Error()))
+			return slog.String(a.Key, redact.Text(v.Error()))
 		case fmt.Stringer:
-			if s := v.String(); Redact(s) != s {
-				return slog.String(a.Key, Redact(s))
+			if s := v.String(); redact.Text(s) != s {
+				return slog.String(a.Key, redact.Text(s))
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) oipReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": Redact(err.Error())})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": redact.Text(err.Error())})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
@@ -191,7 +192,7 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, status, err := s.Infer(ctx, name, version, &req)
 	if err != nil {
-		s.writeError(w, r, status, Redact(err.Error()))
+		s.writeError(w, r, status, redact.Text(err.Error()))
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -175,5 +176,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
-	s.writeError(w, r, httpStatus(api.CodeOf(err)), Redact(err.Error()))
+	s.writeError(w, r, httpStatus(api.CodeOf(err)), redact.Text(err.Error()))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -314,7 +315,7 @@ func (s *Server) remoteDetail(ctx context.Context, addr string, limit int, model
 	}
 	resp, err := s.remote.Do(req)
 	if err != nil {
-		return nil, Redact(err.Error())
+		return nil, redact.Text(err.Error())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))

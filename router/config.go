@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/secretfile"
 )
 
@@ -184,7 +185,7 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("router: config: redis url %s: %w", RedactURL(c.URL), err)
+		return nil, fmt.Errorf("router: config: redis url %s: %w", redact.URL(c.URL), err)
 	}
 	if c.PasswordFile != "" {
 		pw, err := secretfile.Read(c.PasswordFile)
@@ -195,7 +196,7 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 	}
 	if c.TLSCAFile != "" {
 		if opt.TLSConfig == nil {
-			return nil, fmt.Errorf("router: config: tls_ca_file needs a rediss:// url, got %s", RedactURL(c.URL))
+			return nil, fmt.Errorf("router: config: tls_ca_file needs a rediss:// url, got %s", redact.URL(c.URL))
 		}
 		pem, err := os.ReadFile(c.TLSCAFile)
 		if err != nil {
@@ -208,14 +209,4 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 		opt.TLSConfig.RootCAs = pool
 	}
 	return opt, nil
-}
-
-// RedactURL returns u with its password replaced by "xxxxx", for logs.
-// A URL that does not parse is replaced as a whole.
-func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "<unparsable url>"
-	}
-	return p.Redacted()
 }

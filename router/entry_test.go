@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 )
 
 func TestParseEntry(t *testing.T) {
@@ -234,8 +235,8 @@ func TestRedisOptions(t *testing.T) {
 	if opt.TLSConfig == nil || opt.Username != "alice" || opt.Password != "s3cret" || opt.DB != 3 || opt.Addr != "redis.example:6380" {
 		t.Errorf("options = addr %s user %s db %d tls %v", opt.Addr, opt.Username, opt.DB, opt.TLSConfig != nil)
 	}
-	if got := RedactURL(c.URL); strings.Contains(got, "s3cret") {
-		t.Errorf("RedactURL = %s", got)
+	if got := redact.URL(c.URL); strings.Contains(got, "s3cret") {
+		t.Errorf("redact.URL = %s", got)
 	}
 	for _, u := range []string{"redis://alice:s3cret@host:notaport/0", "http://alice:s3cret@host/0", "redis://:s3cret@host/x"} {
 		c.URL = u

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 )
 
 // Dispatcher serves one request. The SDK's *manta.Client is one; the router
@@ -170,7 +171,7 @@ func (r *Router) Run(ctx context.Context) error {
 	defer close(r.done)
 	defer r.hardCancel()
 
-	r.log.Info("router starting", "url", RedactURL(r.cfg.URL), "streams", r.cfg.Streams,
+	r.log.Info("router starting", "url", redact.URL(r.cfg.URL), "streams", r.cfg.Streams,
 		"group", r.cfg.Group, "consumer", r.cfg.Consumer)
 
 	writerDone := make(chan struct{})

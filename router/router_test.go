@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/testenv"
 )
 
@@ -479,7 +480,7 @@ func TestURLWithACLUser(t *testing.T) {
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("logs show the password:\n%s", logs.String())
 	}
-	if !strings.Contains(logs.String(), "xxxxx") {
+	if !strings.Contains(logs.String(), redact.Redacted) {
 		t.Errorf("logs do not show the redacted URL:\n%s", logs.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta/internal/devcerts"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/testenv"
 )
 
@@ -40,7 +41,7 @@ func TestRedissWithACLUser(t *testing.T) {
 	cfg.TLSCAFile = files.CA
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if !strings.HasPrefix(cfg.URL, "rediss://bob:") {
-		t.Fatalf("url %s", RedactURL(cfg.URL))
+		t.Fatalf("url %s", redact.URL(cfg.URL))
 	}
 	e.start(cfg, &linear{})
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/secretfile"
 	"github.com/manta-ml/manta/ops"
 	"github.com/manta-ml/manta/router"
@@ -214,7 +215,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 		go func() { routerDone <- rt.Run(context.Background()) }()
 		fmt.Fprintf(stdout, "manta: ingesting Redis streams %s from %s (group %s, consumer %s)\n",
-			strings.Join(rc.Streams, ","), router.RedactURL(rc.URL), rc.Group, rc.Consumer)
+			strings.Join(rc.Streams, ","), redact.URL(rc.URL), rc.Group, rc.Consumer)
 	}
 	select {
 	case <-ctx.Done():

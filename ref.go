@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/backoff"
 )
 
 // Result is the answer of one prediction.
@@ -128,17 +129,14 @@ func (r *Ref) send() {
 	}
 }
 
-// backoff sleeps before the next try: 5 ms doubling to 500 ms, never past
+// backoff sleeps before the next try: 5 ms doubling to 500 ms (jittered), never past
 // the deadline. It reports false when no try is left.
 func (r *Ref) backoff() bool {
 	n := atomic.AddInt32(&r.tries, 1)
 	if n > 20 {
 		return false
 	}
-	d := 5 * time.Millisecond << min(n-1, 7)
-	if d > 500*time.Millisecond {
-		d = 500 * time.Millisecond
-	}
+	d := backoff.Delay(5*time.Millisecond, 500*time.Millisecond, int(n-1))
 	if time.Now().Add(d).After(r.deadline) {
 		return false
 	}

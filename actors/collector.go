@@ -13,6 +13,7 @@ import (
 
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/backoff"
 	"github.com/manta-ml/manta/internal/keyed"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -334,7 +335,7 @@ func (c *collector) retry(ctx actor.Context, rec *callRec, old *actor.PID) {
 		c.cs.cfg.Forget(rec.identity, old)
 	}
 	if int(rec.tries.Load()) < maxCallTries && time.Now().Before(rec.deadline) && !c.answered {
-		wait := backoff(int(rec.tries.Load()))
+		wait := callRetry(int(rec.tries.Load()))
 		mailboxes.Schedule(func() { c.cs.send(rec, wait) })
 		return
 	}
@@ -461,9 +462,10 @@ func (c *collector) cleanup() {
 	c.cs.active.Add(-1)
 }
 
-// backoff is the wait before try n+1 of a call: 5 ms, 10 ms, 20 ms...
-func backoff(tries int) time.Duration {
-	return 5 * time.Millisecond << min(tries, 6)
+// callRetry is the wait before try n+1 of a call: 5 ms, 10 ms, 20 ms... up
+// to 320 ms, jittered.
+func callRetry(tries int) time.Duration {
+	return backoff.Delay(5*time.Millisecond, 320*time.Millisecond, tries)
 }
 
 // send resolves the call's model after wait and sends it the request, the
@@ -498,7 +500,7 @@ func (cs *Collectors) send(rec *callRec, wait time.Duration) {
 			cs.system.Root.Send(rec.collector, &callFailed{rec: rec, err: fmt.Errorf("%w: %s: %v", api.ErrOverloaded, rec.identity, err)})
 			return
 		}
-		wait = backoff(tries)
+		wait = callRetry(tries)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster/internal/wire"
 	"github.com/manta-ml/manta/cluster/placement"
+	"github.com/manta-ml/manta/internal/backoff"
 )
 
 // KindModel is the cluster kind of model actors (actors.KindModel): the
@@ -453,7 +454,7 @@ func (l *Lookup) resolve(req *wire.LookupRequest) (*wire.LookupResponse, error) 
 		timeout = 10 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
-	backoff := 10 * time.Millisecond
+	tries := 0
 	var lastErr error
 	for {
 		t := l.topo.Load()
@@ -487,10 +488,10 @@ func (l *Lookup) resolve(req *wire.LookupRequest) (*wire.LookupResponse, error) 
 		select {
 		case <-t.changed: // try the new owner at once
 		default:
-			if !sleep(min(backoff, time.Until(deadline)), l.stop) {
+			if !sleep(min(backoff.Delay(10*time.Millisecond, 500*time.Millisecond, tries), time.Until(deadline)), l.stop) {
 				return nil, lastErr
 			}
-			backoff = min(2*backoff, 500*time.Millisecond)
+			tries++
 		}
 	}
 }

@@ -40,7 +40,7 @@ type Config struct {
 	StartTimeout time.Duration `json:"start_timeout,omitempty" yaml:"start_timeout,omitempty"`
 	// RestartBackoff is the delay before restarting a crashed worker; it
 	// doubles with every crash in a row up to MaxRestartBackoff
-	// (defaults 100ms and 10s).
+	// (defaults 100ms and 10s), each wait jittered to 50–100% of it.
 	RestartBackoff    time.Duration `json:"restart_backoff,omitempty" yaml:"restart_backoff,omitempty"`
 	MaxRestartBackoff time.Duration `json:"max_restart_backoff,omitempty" yaml:"max_restart_backoff,omitempty"`
 	// MaxFrameBytes caps one protocol frame in either direction (default 256 MiB).

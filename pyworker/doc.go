@@ -58,7 +58,7 @@
 //     alone. The worker stays up.
 //   - A worker that dies (crash, OOM kill, kill -9): the requests in flight
 //     on it fail at once with errors wrapping api.ErrInternal; the worker is
-//     restarted with a backoff (Config.RestartBackoff, doubling) and its
+//     restarted with a jittered backoff (Config.RestartBackoff, doubling) and its
 //     models reloaded; requests arriving meanwhile wait for the reload.
 //   - A worker stuck on one request past Config.CallTimeout is killed and
 //     treated the same.

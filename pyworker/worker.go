@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/backoff"
 )
 
 // worker is one of the supervisor's W slots. It runs at most one process at
@@ -86,7 +87,7 @@ func (w *worker) acquire(ctx context.Context) (*process, error) {
 
 func (w *worker) loop() {
 	defer w.s.loops.Done()
-	backoff := w.s.cfg.RestartBackoff
+	bo := backoff.New(w.s.cfg.RestartBackoff, w.s.cfg.MaxRestartBackoff)
 	for {
 		ctx, cancel := context.WithTimeout(w.s.ctx, w.s.cfg.StartTimeout)
 		p, err := startProcess(ctx, &w.s.cfg, w.idx, w.s.pkgDir)
@@ -105,11 +106,10 @@ func (w *worker) loop() {
 				return
 			}
 			w.mu.Unlock()
-			if !w.wait(backoff) {
+			if !w.wait(bo.Next()) {
 				w.stop()
 				return
 			}
-			backoff = min(2*backoff, w.s.cfg.MaxRestartBackoff)
 			continue
 		}
 
@@ -139,15 +139,15 @@ func (w *worker) loop() {
 		}
 		w.broadcast()
 		w.mu.Unlock()
-		w.s.logf("python worker %d: %v; restarting in %v", w.idx, p.deathErr(), backoff)
 		if time.Since(p.started) > 30*time.Second {
-			backoff = w.s.cfg.RestartBackoff
+			bo.Reset()
 		}
-		if !w.wait(backoff) {
+		d := bo.Next()
+		w.s.logf("python worker %d: %v; restarting in %v", w.idx, p.deathErr(), d)
+		if !w.wait(d) {
 			w.stop()
 			return
 		}
-		backoff = min(2*backoff, w.s.cfg.MaxRestartBackoff)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/backoff"
 	"github.com/manta-ml/manta/internal/redact"
 )
 
@@ -255,7 +256,7 @@ func (r *Router) Close() error {
 // ensureGroupsRetry creates the group on every stream, retrying with
 // backoff until it succeeds (true) or ctx ends (false).
 func (r *Router) ensureGroupsRetry(ctx context.Context) bool {
-	bo := newBackoff(r.cfg.RetryMin, r.cfg.RetryMax)
+	bo := backoff.New(r.cfg.RetryMin, r.cfg.RetryMax)
 	for {
 		err := r.ensureGroups(ctx)
 		if err == nil {
@@ -266,7 +267,7 @@ func (r *Router) ensureGroupsRetry(ctx context.Context) bool {
 		}
 		r.c.redisErrors.Add(1)
 		r.log.Warn("router: create consumer group", "err", err)
-		if !bo.wait(ctx) {
+		if !bo.Wait(ctx) {
 			return false
 		}
 	}
@@ -326,7 +327,7 @@ func (r *Router) release(n int) {
 // hard context, so a graceful stop lets the read under way finish (at most
 // Config.Block) and serves what it returned.
 func (r *Router) readLoop(ctx context.Context) {
-	bo := newBackoff(r.cfg.RetryMin, r.cfg.RetryMax)
+	bo := backoff.New(r.cfg.RetryMin, r.cfg.RetryMax)
 	for ctx.Err() == nil {
 		n := r.acquire(ctx, r.readLeast, r.cfg.BatchSize)
 		if n == 0 {
@@ -358,7 +359,7 @@ func (r *Router) readLoop(ctx context.Context) {
 		r.release(n - got)
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
-			bo.reset()
+			bo.Reset()
 		case r.hardCtx.Err() != nil:
 			return
 		case redis.HasErrorPrefix(err, "NOGROUP"):
@@ -370,7 +371,7 @@ func (r *Router) readLoop(ctx context.Context) {
 		default:
 			r.c.redisErrors.Add(1)
 			r.log.Warn("router: read", "err", err)
-			if !bo.wait(ctx) {
+			if !bo.Wait(ctx) {
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/backoff"
 )
 
 // job is one entry on its way out: a result for its reply_to stream or a
@@ -131,7 +132,7 @@ func (r *Router) writeLoop() {
 func (r *Router) flush(batch []*job) {
 	ctx := r.hardCtx
 	pending := batch
-	bo := newBackoff(r.cfg.RetryMin, r.cfg.RetryMax)
+	bo := backoff.New(r.cfg.RetryMin, r.cfg.RetryMax)
 	cmds := make([]*redis.StringCmd, 0, len(batch))
 	for len(pending) > 0 {
 		if ctx.Err() != nil {
@@ -174,7 +175,7 @@ func (r *Router) flush(batch []*job) {
 		if lastErr != nil {
 			r.c.redisErrors.Add(1)
 			r.log.Warn("router: write results", "err", lastErr, "retrying", len(retry))
-			if !bo.wait(ctx) {
+			if !bo.Wait(ctx) {
 				for _, j := range pending {
 					r.abandon(j)
 				}
@@ -206,7 +207,7 @@ func (r *Router) ack(written []*job) {
 	for _, j := range written {
 		byStream[j.stream] = append(byStream[j.stream], j.msgID)
 	}
-	bo := newBackoff(r.cfg.RetryMin, r.cfg.RetryMax)
+	bo := backoff.New(r.cfg.RetryMin, r.cfg.RetryMax)
 	for len(byStream) > 0 {
 		pipe := r.rdb.Pipeline()
 		cmds := map[string]*redis.IntCmd{}
@@ -232,7 +233,7 @@ func (r *Router) ack(written []*job) {
 		}
 		r.c.redisErrors.Add(1)
 		r.log.Warn("router: acknowledge", "err", lastErr)
-		if !bo.wait(ctx) {
+		if !bo.Wait(ctx) {
 			// Written but not acknowledged: another router will serve
 			// these again (a duplicate result, never a lost one).
 			for _, j := range written {

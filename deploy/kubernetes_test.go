@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -463,4 +464,154 @@ func hasPort(tpl *corev1.PodTemplateSpec, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestMembersHoldNoRootCredentials: MinIO's root credentials reach only
+// MinIO and its setup Job. Members read the store as a user the setup Job
+// creates with the read-only policy; pushes use a separate writer
+// (SECURITY.md: whoever can write the store can run code in the members).
+func TestMembersHoldNoRootCredentials(t *testing.T) {
+	objs := decodeManifests(t)
+	root := ""
+	for _, o := range objs {
+		if s, ok := o.obj.(*corev1.Secret); ok {
+			if _, has := s.StringData["MINIO_ROOT_PASSWORD"]; has {
+				root = o.name
+			}
+		}
+	}
+	if root == "" {
+		t.Fatal("no Secret holds MINIO_ROOT_PASSWORD")
+	}
+	allowed := map[string]bool{"StatefulSet/minio": true, "Job/minio-setup": true}
+	pods := podTemplates(objs)
+	for wname, tpl := range pods {
+		if refs := secretRefs(&tpl.Spec); refs[root] && !allowed[wname] {
+			t.Errorf("%s references the root credentials secret %s", wname, root)
+		}
+	}
+	member, ok := pods["StatefulSet/manta"]
+	if !ok {
+		t.Fatal("no StatefulSet manta")
+	}
+	// The members' S3 keys come from one Secret...
+	var reader string
+	for _, e := range member.Spec.Containers[0].Env {
+		if e.Name != "MANTA_S3_ACCESS_KEY" && e.Name != "MANTA_S3_SECRET_KEY" {
+			continue
+		}
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			t.Fatalf("member env %s is not from a secret", e.Name)
+		}
+		if reader != "" && reader != e.ValueFrom.SecretKeyRef.Name {
+			t.Fatalf("member S3 keys come from two secrets, %s and %s", reader, e.ValueFrom.SecretKeyRef.Name)
+		}
+		reader = e.ValueFrom.SecretKeyRef.Name
+	}
+	if reader == "" {
+		t.Fatal("members get no MANTA_S3_ACCESS_KEY/MANTA_S3_SECRET_KEY")
+	}
+	// ...whose user the setup Job creates and gives the read-only policy.
+	job, ok := pods["Job/minio-setup"]
+	if !ok {
+		t.Fatal("no Job minio-setup")
+	}
+	c := job.Spec.Containers[0]
+	fromSecret := map[string]string{} // env name -> secret
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			fromSecret[e.Name] = e.ValueFrom.SecretKeyRef.Name
+		}
+	}
+	script := strings.Join(c.Args, "\n")
+	attached := map[string]string{} // secret -> policy
+	for _, m := range regexp.MustCompile(`(?m)^\s*attach (\S+) "\$([A-Z_]+)"`).FindAllStringSubmatch(script, -1) {
+		attached[fromSecret[m[2]]] = m[1]
+	}
+	if attached[reader] != "manta-store-read" {
+		t.Fatalf("the setup Job attaches %q to the members' user (secret %s), want manta-store-read; script:\n%s", attached[reader], reader, script)
+	}
+	writer := ""
+	for s, p := range attached {
+		if p == "manta-store-write" {
+			writer = s
+		}
+	}
+	if writer == "" || writer == reader || writer == root {
+		t.Fatalf("publishing user's secret %q: want its own secret, not the members' (%s) or root's (%s)", writer, reader, root)
+	}
+	// The policies: the reader only lists and reads the models bucket.
+	cm, ok := find[*corev1.ConfigMap](objs, "ConfigMap", "minio-policies")
+	if !ok {
+		t.Fatal("no ConfigMap minio-policies")
+	}
+	for _, name := range []string{"manta-store-read", "manta-store-write"} {
+		if !strings.Contains(script, "policy create store "+name+" /policies/"+name+".json") {
+			t.Errorf("the setup Job does not create policy %s from /policies/%s.json", name, name)
+		}
+	}
+	actions := func(name string) []string {
+		var p struct {
+			Statement []struct {
+				Effect   string
+				Action   []string
+				Resource []string
+			}
+		}
+		if err := json.Unmarshal([]byte(cm.Data[name+".json"]), &p); err != nil {
+			t.Fatalf("policy %s: %v", name, err)
+		}
+		var out []string
+		for _, s := range p.Statement {
+			for _, r := range s.Resource {
+				if r != "arn:aws:s3:::models" && r != "arn:aws:s3:::models/*" {
+					t.Errorf("policy %s reaches %s, beyond the models bucket", name, r)
+				}
+			}
+			if s.Effect == "Allow" {
+				out = append(out, s.Action...)
+			}
+		}
+		return out
+	}
+	for _, a := range actions("manta-store-read") {
+		if !strings.HasPrefix(a, "s3:Get") && !strings.HasPrefix(a, "s3:List") || strings.Contains(a, "*") {
+			t.Errorf("the members' policy allows %s", a)
+		}
+	}
+	if w := actions("manta-store-write"); !slices.Contains(w, "s3:PutObject") || !slices.Contains(w, "s3:DeleteObject") {
+		t.Errorf("the publishing policy allows %v: push needs s3:PutObject, rm s3:DeleteObject", w)
+	}
+}
+
+// secretRefs names the Secrets a pod reads: env, envFrom and volumes.
+func secretRefs(spec *corev1.PodSpec) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			out[v.Secret.SecretName] = true
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					out[s.Secret.Name] = true
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, ef := range c.EnvFrom {
+				if ef.SecretRef != nil {
+					out[ef.SecretRef.Name] = true
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					out[e.ValueFrom.SecretKeyRef.Name] = true
+				}
+			}
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/bytesize"
 	"github.com/manta-ml/manta/internal/latency"
 	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/modelhost"
@@ -56,7 +57,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	budget := total / 4
 	if *budgetS != "" {
-		if budget, err = parseBytes(*budgetS); err != nil {
+		if budget, err = bytesize.Parse(*budgetS); err != nil {
 			return usagef("--budget: %v", err)
 		}
 	}

@@ -203,33 +203,6 @@ func env(name, def string) string {
 	return def
 }
 
-// parseBytes reads sizes such as 4GiB, 512MiB, 1G, 100MB or plain bytes.
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
-	}
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), 64)
-			if err != nil || f < 0 {
-				return 0, fmt.Errorf("bad size %q", s)
-			}
-			return int64(f * float64(u.mult)), nil
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q (use e.g. 4GiB, 512MiB or bytes)", s)
-	}
-	return n, nil
-}
-
 func formatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/bytesize"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/secretfile"
 	"github.com/manta-ml/manta/ops"
@@ -112,14 +113,14 @@ func (f *serveFlags) config() (manta.Config, error) {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
 	}
 	if f.maxPayload != "" {
-		b, err := parseBytes(f.maxPayload)
+		b, err := bytesize.Parse(f.maxPayload)
 		if err != nil || b <= 0 || b > math.MaxInt32 {
 			return cfg, usagef("--max-payload: bad size %q", f.maxPayload)
 		}
 		cfg.MaxPayloadBytes = int(b)
 	}
 	if f.budget != "" {
-		b, err := parseBytes(f.budget)
+		b, err := bytesize.Parse(f.budget)
 		if err != nil {
 			return cfg, usagef("--budget: %v", err)
 		}

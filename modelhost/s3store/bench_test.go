@@ -16,6 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/manta-ml/manta/internal/bytesize"
 	"github.com/manta-ml/manta/internal/testenv"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -24,7 +25,7 @@ import (
 // MANTA_BENCH_BIG=1, or MANTA_BENCH_SIZE (e.g. 256MiB).
 func benchSize() int64 {
 	if v := os.Getenv("MANTA_BENCH_SIZE"); v != "" {
-		if n, err := ParseBytes(v); err == nil && n > 0 {
+		if n, err := bytesize.Parse(v); err == nil && n > 0 {
 			return n
 		}
 	}

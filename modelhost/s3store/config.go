@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
+	"github.com/manta-ml/manta/internal/bytesize"
 	"github.com/manta-ml/manta/internal/secretfile"
 )
 
@@ -223,7 +224,7 @@ func FromURL(u *url.URL) (Config, error) {
 		case "cache_dir":
 			c.CacheDir = v
 		case "cache_budget", "part_size", "parallel_threshold":
-			n, err := ParseBytes(v)
+			n, err := bytesize.Parse(v)
 			if err != nil {
 				return c, fmt.Errorf("s3store: %s: %w", k, err)
 			}
@@ -258,31 +259,6 @@ func FromURL(u *url.URL) (Config, error) {
 		c.CacheDir = filepath.Clean(c.CacheDir)
 	}
 	return c, c.Validate()
-}
-
-// ParseBytes parses a byte count: a plain integer or one with a unit
-// (KB, MB, GB, TB powers of 1000; KiB, MiB, GiB, TiB powers of 1024).
-func ParseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
-	}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
-		return 0, fmt.Errorf("bad byte count %q", s)
-	}
-	return n * mult, nil
 }
 
 // credentials resolves the keys: Config fields, else the environment. Each

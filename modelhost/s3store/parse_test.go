@@ -423,16 +423,3 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
-
-func TestParseBytes(t *testing.T) {
-	for s, want := range map[string]int64{"0": 0, "12": 12, "1KiB": 1024, "2 MiB": 2 << 20, "10GiB": 10 << 30, "1GB": 1e9, "5B": 5} {
-		if got, err := ParseBytes(s); err != nil || got != want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "-1", "1.5GiB", "GiB", "1XB", "99999999999TiB"} {
-		if _, err := ParseBytes(s); err == nil {
-			t.Errorf("ParseBytes(%q) accepted", s)
-		}
-	}
-}

@@ -504,7 +504,7 @@ func (c *Client) resolve(identity string) (*actor.PID, error) {
 	if v, ok := c.pids.Load(identity); ok {
 		return v.(*actor.PID), nil
 	}
-	if pid, ok := c.cl.PidCache.Get(identity, actors.KindModel); ok && pid != nil {
+	if pid, ok := c.cl.PidCache.Get(identity, cluster.KindModel); ok && pid != nil {
 		c.pids.Store(identity, pid)
 		return pid, nil
 	}
@@ -512,7 +512,7 @@ func (c *Client) resolve(identity string) (*actor.PID, error) {
 	if pid == nil {
 		return nil, fmt.Errorf("no activation for %s (cluster lookup failed)", identity)
 	}
-	c.cl.PidCache.Set(identity, actors.KindModel, pid)
+	c.cl.PidCache.Set(identity, cluster.KindModel, pid)
 	c.pids.Store(identity, pid)
 	return pid, nil
 }
@@ -523,12 +523,12 @@ func (c *Client) safeGet(identity string) (pid *actor.PID) {
 			pid = nil
 		}
 	}()
-	return c.cl.Get(identity, actors.KindModel)
+	return c.cl.Get(identity, cluster.KindModel)
 }
 
 func (c *Client) forget(identity string, pid *actor.PID) {
 	c.pids.CompareAndDelete(identity, pid)
-	c.cl.PidCache.RemoveByValue(identity, actors.KindModel, pid)
+	c.cl.PidCache.RemoveByValue(identity, cluster.KindModel, pid)
 }
 
 // sweep ends Refs whose deadline (plus a grace for an answer in flight)
@@ -628,43 +628,72 @@ func (c *Client) memberReceive(ctx actor.Context) {
 	}
 }
 
-// Status asks every member for its status.
+// statusTimeout bounds one member's answer to Status.
+const statusTimeout = 5 * time.Second
+
+// Status asks every member for its status, all at once, each for at most
+// 5 s and no longer than ctx allows. A member that does not answer in time
+// is listed with its Error; when ctx ends first, Status returns ctx's error
+// (see Ref.Get for how it wraps).
 func (c *Client) Status(ctx context.Context) (*Status, error) {
+	if ctx.Err() != nil {
+		return nil, ctxErr(ctx)
+	}
+	members := c.cl.MemberList.Members().Members()
 	var out Status
-	for _, mem := range c.cl.MemberList.Members().Members() {
+	out.Members = make([]MemberInfo, len(members))
+	var wg sync.WaitGroup
+	for i, mem := range members {
 		addr := net.JoinHostPort(mem.Host, strconv.Itoa(int(mem.Port)))
-		info := MemberInfo{ID: mem.Id, Address: addr}
-		var st *api.MemberStatus
+		out.Members[i] = MemberInfo{ID: mem.Id, Address: addr}
 		if addr == c.system.Address() && c.host != nil {
-			st = c.localStatus()
-		} else {
-			pid := actor.NewPID(addr, memberActorName)
-			res, err := c.system.Root.RequestFuture(pid, &api.MemberStatusRequest{}, 5*time.Second).Result()
+			out.Members[i].fill(c.localStatus())
+			continue
+		}
+		timeout := statusTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		if timeout <= 0 {
+			return nil, ctxErr(ctx)
+		}
+		wg.Add(1)
+		go func(info *MemberInfo) {
+			defer wg.Done()
+			f := c.system.Root.RequestFuture(actor.NewPID(info.Address, memberActorName), &api.MemberStatusRequest{}, timeout)
+			res, err := f.Result()
 			if err != nil {
 				info.Error = err.Error()
-			} else if s, ok := res.(*api.MemberStatus); ok {
-				st = s
+			} else if st, ok := res.(*api.MemberStatus); ok {
+				info.fill(st)
 			}
-		}
-		if st != nil {
-			info.HTTP = st.Http
-			info.BudgetBytes, info.UsedBytes, info.PinnedBytes, info.HighWater = st.BudgetBytes, st.UsedBytes, st.PinnedBytes, st.HighWaterBytes
-			info.ModelsLoaded = int(st.ModelsLoaded)
-			info.ActiveModels = st.ActiveModels
-			info.Loads, info.Evictions, info.Activations = st.Loads, st.Evictions, st.Activations
-			info.Goroutines, info.OpenFDs = st.Goroutines, st.OpenFds
-		}
-		out.Members = append(out.Members, info)
+		}(&out.Members[i])
+	}
+	answered := make(chan struct{})
+	go func() { wg.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx) // the requests end by their timeout
 	}
 	if len(out.Members) == 0 && c.host != nil {
 		st := c.localStatus()
-		out.Members = append(out.Members, MemberInfo{ID: st.MemberId, Address: st.Address, HTTP: st.Http,
-			BudgetBytes: st.BudgetBytes, UsedBytes: st.UsedBytes, PinnedBytes: st.PinnedBytes, HighWater: st.HighWaterBytes,
-			ModelsLoaded: int(st.ModelsLoaded), ActiveModels: st.ActiveModels, Loads: st.Loads, Evictions: st.Evictions, Activations: st.Activations,
-			Goroutines: st.Goroutines, OpenFDs: st.OpenFds})
+		info := MemberInfo{ID: st.MemberId, Address: st.Address}
+		info.fill(st)
+		out.Members = append(out.Members, info)
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Address < out.Members[j].Address })
 	return &out, nil
+}
+
+// fill copies a member's answer into info.
+func (info *MemberInfo) fill(st *api.MemberStatus) {
+	info.HTTP = st.Http
+	info.BudgetBytes, info.UsedBytes, info.PinnedBytes, info.HighWater = st.BudgetBytes, st.UsedBytes, st.PinnedBytes, st.HighWaterBytes
+	info.ModelsLoaded = int(st.ModelsLoaded)
+	info.ActiveModels = st.ActiveModels
+	info.Loads, info.Evictions, info.Activations = st.Loads, st.Evictions, st.Activations
+	info.Goroutines, info.OpenFDs = st.Goroutines, st.OpenFds
 }
 
 // noteError counts an error the SDK answered itself (no model actor saw

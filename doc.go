@@ -22,7 +22,10 @@
 // Errors are checked with errors.Is against ErrNotFound, ErrBadInput,
 // ErrLoadFailed, ErrTooLarge, ErrOverloaded, ErrDeadlineExceeded and
 // ErrInternal: the closed set of error codes of docs/ARCHITECTURE.md, the same across
-// processes and over HTTP.
+// processes and over HTTP. A wait that ctx ends wraps ctx's error: an
+// expired ctx is both ErrDeadlineExceeded and context.DeadlineExceeded, a
+// cancelled one context.Canceled. GetAll joins the error of every failed
+// Ref (errors.Join), so errors.Is finds each.
 //
 // Each member also serves HTTP (Config.HTTPAddr): POST
 // /v1/models/{id}/predict and GET /v1/status, which the manta command uses.

@@ -95,13 +95,7 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, now, dead
 		return r
 	})
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() {
-			err := ctx.Err()
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("%w: %v", ErrDeadlineExceeded, err)
-			}
-			r.finish(nil, err)
-		})
+		stop := context.AfterFunc(ctx, func() { r.finish(nil, ctxErr(ctx)) })
 		r.stopC.Store(&stop)
 		if r.Ready() { // finished meanwhile: finish may have missed the watch
 			if f := r.stopC.Swap(nil); f != nil {
@@ -191,17 +185,17 @@ func (r *Ref) Ready() bool {
 }
 
 // Get waits for the answer. Cancelling ctx stops the wait (the Ref itself
-// stays pending until its own deadline); the error then wraps ctx.Err().
-// Model errors wrap the sentinels (ErrNotFound, ErrBadInput, ...).
+// stays pending until its own deadline); the error then wraps ctx.Err():
+// errors.Is(err, context.Canceled), or for an expired ctx both
+// errors.Is(err, context.DeadlineExceeded) and errors.Is(err,
+// ErrDeadlineExceeded). A Ref whose Predict ctx ended completes with the
+// same error. Model errors wrap the sentinels (ErrNotFound, ErrBadInput,
+// ...).
 func (r *Ref) Get(ctx context.Context) (*Result, error) {
 	select {
 	case <-r.done:
 	case <-ctx.Done():
-		err := ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: %v", ErrDeadlineExceeded, err)
-		}
-		return nil, err
+		return nil, ctxErr(ctx)
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -239,8 +233,19 @@ func (r *Ref) response(ctx context.Context) (any, error) {
 	case <-r.done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, ctxErr(ctx)
 	}
+}
+
+// ctxErr is the error of a wait that ctx ended: it wraps ctx.Err() (so
+// errors.Is finds context.Canceled or context.DeadlineExceeded) and, for an
+// expired ctx, ErrDeadlineExceeded too (the code deadline_exceeded).
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrDeadlineExceeded, err)
+	}
+	return err
 }
 
 // replyProcess is the client's one reply process: model actors answer it
@@ -279,19 +284,21 @@ func (p replyProcess) SendSystemMessage(*actor.PID, any) {}
 
 func (p replyProcess) Stop(*actor.PID) {}
 
-// GetAll waits for every Ref and returns the results in input order. The
-// first error is returned, with the results gathered so far.
+// GetAll waits for every Ref and returns the results in input order (nil
+// for a Ref that failed without a result). The error joins (errors.Join)
+// one error per failed Ref, "ref <index>: <its error>", so errors.Is finds
+// every sentinel among them; it is nil when every Ref succeeded.
 func GetAll(ctx context.Context, refs []*Ref) ([]*Result, error) {
 	out := make([]*Result, len(refs))
-	var first error
+	var errs []error
 	for i, r := range refs {
 		res, err := r.Get(ctx)
 		out[i] = res
-		if err != nil && first == nil {
-			first = fmt.Errorf("ref %d: %w", i, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ref %d: %w", i, err))
 		}
 	}
-	return out, first
+	return out, errors.Join(errs...)
 }
 
 // Wait returns as soon as n of refs are ready (like ray.wait): ready holds
@@ -328,7 +335,7 @@ func Wait(ctx context.Context, refs []*Ref, n int) (ready, pending []*Ref, err e
 			taken[i] = true
 			ready = append(ready, refs[i])
 		case <-ctx.Done():
-			err = ctx.Err()
+			err = ctxErr(ctx)
 			n = len(ready)
 		}
 	}

@@ -65,9 +65,13 @@
 // before the connect handshake answered, so members that die or restart on
 // new ports leave no connections and goroutines behind in the survivors.
 //
-// No wait on another member lasts longer than FailureDetection: lookups
-// and activations give up on a member that does not answer (and on one
-// that leaves), and try again; Member.Alive lets the SDK resend requests
+// No wait on another member lasts longer than FailureDetection but one:
+// lookups give up on a member that does not answer (and on one that
+// leaves), and try again. The exception is a directory's wait for an
+// activator's answer: it ends at once when the member leaves, and
+// otherwise lasts up to ActivateTimeout (30s), since a live member that
+// is slow under a burst of cold models would otherwise get the model
+// placed a second time elsewhere. Member.Alive lets the SDK resend requests
 // whose target's member left. A member whose connection breaks and whose
 // port then refuses connections (a killed process) is left out of this
 // member's topology at once, before the provider notices; the provider

@@ -22,7 +22,7 @@ func (c *PlacementConfig) Validate() error {
 	if c.Sample < 0 {
 		return fmt.Errorf("cluster: placement: sample %d is negative", c.Sample)
 	}
-	if c.LoadInterval < 0 || c.FailureDetection < 0 || c.HandOffGrace < 0 || c.LoadTimeout < 0 || c.Rebalance.Interval < 0 {
+	if c.LoadInterval < 0 || c.FailureDetection < 0 || c.ActivateTimeout < 0 || c.HandOffGrace < 0 || c.LoadTimeout < 0 || c.Rebalance.Interval < 0 {
 		return errors.New("cluster: placement: durations must not be negative")
 	}
 	p := c.Rebalance.Plan
@@ -48,6 +48,7 @@ func (c *PlacementConfig) Validate() error {
 //	--hot-rate             MANTA_HOT_RATE             requests/s one activation serves before replicas (200; <0: none)
 //	--max-replicas         MANTA_MAX_REPLICAS         replicas per model at most (15)
 //	--failure-detection    MANTA_FAILURE_DETECTION    longest wait on another member (4s)
+//	--activate-timeout     MANTA_ACTIVATE_TIMEOUT     longest wait on a live member's activation answer (30s)
 //	--placement-weights    MANTA_PLACEMENT_WEIGHTS    memory=1,volume=1,models=0.25
 func (c *PlacementConfig) RegisterFlags(fs *flag.FlagSet) error {
 	var errs []error
@@ -68,6 +69,7 @@ func (c *PlacementConfig) RegisterFlags(fs *flag.FlagSet) error {
 		{"hot-rate", "MANTA_HOT_RATE", "requests/s one activation serves before its model gets replicas (<0: no replicas)", floatFlag{&c.Rebalance.HotRate}},
 		{"max-replicas", "MANTA_MAX_REPLICAS", "replicas of one model at most", intFlag{&c.Rebalance.MaxReplicas}},
 		{"failure-detection", "MANTA_FAILURE_DETECTION", "longest wait on another member", durationFlag{&c.FailureDetection}},
+		{"activate-timeout", "MANTA_ACTIVATE_TIMEOUT", "longest wait on a live member's answer to an activation (a member that leaves ends it at once)", durationFlag{&c.ActivateTimeout}},
 		{"placement-weights", "MANTA_PLACEMENT_WEIGHTS", "weights of placement's score: memory=1,volume=1,models=0.25", weightsFlag{&c.Weights}},
 	}
 	for _, f := range vars {

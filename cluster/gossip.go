@@ -26,7 +26,7 @@ type loadView struct {
 // model (to be avoided when placing identity).
 func (v *loadView) replicaHosts(identity string) []string {
 	var out []string
-	for _, a := range v.hosts[baseID(identity)] {
+	for _, a := range v.hosts[ModelOf(identity)] {
 		if v.where[identity] != a {
 			out = append(out, a)
 		}
@@ -42,7 +42,7 @@ func newLoadView(loads []*wire.Load) *loadView {
 		for _, h := range ld.Hosted {
 			v.rates[h.Identity] = h.Rate
 			v.where[h.Identity] = ld.Address
-			b := baseID(h.Identity)
+			b := ModelOf(h.Identity)
 			v.hosts[b] = append(v.hosts[b], ld.Address)
 			v.bytes[b] = max(v.bytes[b], h.Bytes)
 		}
@@ -148,7 +148,7 @@ func (l *Lookup) modelLoads() map[string]ModelLoad {
 // hostedOf is a local activation with the rates and sizes of models.
 func hostedOf(a *wire.Activation, models map[string]ModelLoad) *wire.Hosted {
 	h := &wire.Hosted{Identity: a.Identity, Bytes: a.Bytes, SinceUnixMs: a.SinceUnixMs}
-	if m, ok := models[baseID(a.Identity)]; ok {
+	if m, ok := models[ModelOf(a.Identity)]; ok {
 		h.Rate = m.Rate
 		if m.Bytes > 0 {
 			h.Bytes = m.Bytes
@@ -264,7 +264,19 @@ func differ(a, b float64) bool {
 	return math.Abs(a-b) > 0.05*math.Max(math.Abs(a), math.Abs(b))+0.01
 }
 
+// gossipEntry is a member's gossiped load as parsed, and the sequence
+// number of the gossip state it was parsed from.
+type gossipEntry struct {
+	seq int64
+	ld  *wire.Load
+}
+
 // readGossip refreshes the load view and the replica table from gossip.
+// A member's load is parsed only when its gossip sequence number moved;
+// when no member's did, the topology is the same and this member's own
+// load did not change beyond noise, the view's maps are kept and only
+// its own entry is replaced: an idle cluster's round costs the gossip
+// read and nothing per model.
 func (l *Lookup) readGossip(own *wire.Load) {
 	t := l.topo.Load()
 	states, err := l.cluster.Gossip.GetState(loadKey)
@@ -272,21 +284,50 @@ func (l *Lookup) readGossip(own *wire.Load) {
 		l.logger.Debug("placement: read gossip", slog.Any("error", err))
 		return
 	}
+	if l.gossipSeen == nil {
+		l.gossipSeen = map[string]gossipEntry{}
+	}
+	fresh := false
 	loads := []*wire.Load{own}
 	for id, kv := range states {
 		if id == l.system.ID || kv == nil || kv.Value == nil {
 			continue
 		}
-		var ld wire.Load
-		if err := kv.Value.UnmarshalTo(&ld); err != nil {
-			continue
+		e, ok := l.gossipSeen[id]
+		if !ok || e.seq != kv.SequenceNumber {
+			var ld wire.Load
+			if err := kv.Value.UnmarshalTo(&ld); err != nil {
+				continue
+			}
+			e = gossipEntry{seq: kv.SequenceNumber, ld: &ld}
+			l.gossipSeen[id] = e
+			fresh = true
 		}
-		if t.alive(ld.Address) {
-			loads = append(loads, &ld)
+		if t.alive(e.ld.Address) {
+			loads = append(loads, e.ld)
 		}
 	}
-	sort.Slice(loads, func(i, j int) bool { return loads[i].Address < loads[j].Address })
-	l.loads.Store(newLoadView(loads))
+	for id := range l.gossipSeen {
+		if _, ok := states[id]; !ok {
+			delete(l.gossipSeen, id)
+			fresh = true
+		}
+	}
+	cur := l.loads.Load()
+	if !fresh && cur != nil && t == l.lastTopo && l.lastOwn != nil && !changed(l.lastOwn, own) {
+		v := *cur
+		v.at = time.Now()
+		v.byAddr = make(map[string]*wire.Load, len(cur.byAddr))
+		for a, ld := range cur.byAddr {
+			v.byAddr[a] = ld
+		}
+		v.byAddr[own.Address] = own
+		l.loads.Store(&v)
+	} else {
+		sort.Slice(loads, func(i, j int) bool { return loads[i].Address < loads[j].Address })
+		l.loads.Store(newLoadView(loads))
+		l.lastOwn, l.lastTopo = own, t
+	}
 
 	reps, err := l.cluster.Gossip.GetState(replicasKey)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,10 +22,6 @@ import (
 	"github.com/manta-ml/manta/cluster/placement"
 	"github.com/manta-ml/manta/internal/backoff"
 )
-
-// KindModel is the cluster kind of model actors (actors.KindModel): the
-// only kind whose memory the directory estimates through the Source.
-const KindModel = "model"
 
 // placerName is the name of every member's placement actor: the directory
 // for the identities it owns and the activator of the ones placed on it.
@@ -83,6 +78,13 @@ type Lookup struct {
 
 	topo     atomic.Pointer[topology]
 	loads    atomic.Pointer[loadView]
+	// gossipSeen, lastOwn and lastTopo are readGossip's (the gossip
+	// loop's goroutine only): each member's load as last parsed, by its
+	// gossip sequence number, so that a round in which nothing changed
+	// parses nothing and builds no view.
+	gossipSeen map[string]gossipEntry
+	lastOwn    *wire.Load
+	lastTopo   *topology
 	replicas atomic.Pointer[wire.Replicas]
 	// The activator's books as the gossip loop reads them, kept by the
 	// placer in O(1) per change: every local activation by identity, the
@@ -586,10 +588,7 @@ func (r *refusal) SendUserMessage(_ *actor.PID, message any) {
 	if sender == nil {
 		return
 	}
-	id := r.identity
-	if i := strings.IndexByte(id, '@'); i >= 0 {
-		id = id[:i]
-	}
+	id := ModelOf(r.identity)
 	var out any
 	switch m := msg.(type) {
 	case *api.PredictRequest:
@@ -624,7 +623,7 @@ func (l *Lookup) Route(id string) (identity string, done func()) {
 	if b >= a {
 		b++
 	}
-	ia, ib := replicaIdentity(id, a), replicaIdentity(id, b)
+	ia, ib := ReplicaIdentity(id, a), ReplicaIdentity(id, b)
 	if l.outstanding(ib).Load() < l.outstanding(ia).Load() {
 		ia = ib
 	}
@@ -648,20 +647,5 @@ func (l *Lookup) outstanding(identity string) *atomic.Int64 {
 // Replicas returns the extra replicas of model id in the table this
 // process last saw.
 func (l *Lookup) Replicas(id string) int { return int(l.replicas.Load().Replicas[id]) }
-
-func replicaIdentity(id string, k int) string {
-	if k == 0 {
-		return id
-	}
-	return fmt.Sprintf("%s@%d", id, k)
-}
-
-// baseID is an identity's model id (before any "@").
-func baseID(identity string) string {
-	if i := strings.IndexByte(identity, '@'); i >= 0 {
-		return identity[:i]
-	}
-	return identity
-}
 
 var _ pcluster.IdentityLookup = (*Lookup)(nil)

@@ -90,6 +90,8 @@ type localAct struct {
 	idx     int
 	owner   string
 	ownerOf uint64
+	// announcedFresh is how many of the freshAt announcements went out.
+	announcedFresh int
 }
 
 type heldLookup struct {
@@ -129,6 +131,19 @@ type placer struct {
 	order  []*localAct
 	cursor int
 	fresh  []*localAct
+	// pending holds the round robin's announcements per directory owner
+	// until the owner's batch is aeFlush old (or fresh announcements go
+	// to it anyway): one message per owner every few seconds instead of
+	// one per owner on every tick.
+	pending map[string]*pendingAnnounce
+}
+
+// pendingAnnounce is one owner's batch of periodic announcements, for the
+// topology with hash topo.
+type pendingAnnounce struct {
+	topo  uint64
+	since time.Time
+	acts  []*localAct
 }
 
 // tickEvery is the placer's tick: suspects expire, held lookups are
@@ -141,11 +156,20 @@ const tickEvery = 250 * time.Millisecond
 // each).
 func (p *placer) staleAfter() time.Duration { return 2*p.l.cfg.AntiEntropy + time.Second }
 
-// freshFor: activations younger than this are re-announced on every tick
-// (250 ms), not only once per anti-entropy period, since duplicates are
+// freshFor: activations younger than this are re-announced at the ages in
+// freshAt, not only once per anti-entropy period, since duplicates are
 // born young (two placements during a hand-off, an answer the directory
 // gave up on); a duplicate among them is stopped within a tick or two.
 const freshFor = 5 * time.Second
+
+// freshAt are the ages at which a young activation is announced: at
+// once, then spaced out (four announcements, not one on every tick: a
+// burst of cold activations costs its directories four messages each).
+var freshAt = [...]time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 4 * time.Second}
+
+// aeFlush is how long the round robin's announcements to one owner are
+// gathered before they go out together.
+func (p *placer) aeFlush() time.Duration { return p.l.cfg.AntiEntropy / 5 }
 
 type recentPlacement struct {
 	bytes int64
@@ -281,7 +305,7 @@ func (p *placer) answer(ctx actor.Context, to *actor.PID, e *dirEntry) {
 	if to == nil {
 		return
 	}
-	ctx.Send(to, &wire.LookupResponse{Pid: wirePID(e.pid), Replicas: int32(p.l.Replicas(baseID(e.identity))), Member: e.memberID})
+	ctx.Send(to, &wire.LookupResponse{Pid: wirePID(e.pid), Replicas: int32(p.l.Replicas(ModelOf(e.identity))), Member: e.memberID})
 }
 
 func (p *placer) fail(ctx actor.Context, e *dirEntry, code api.ErrorCode, msg string) {
@@ -336,7 +360,7 @@ func (p *placer) estimate(ctx actor.Context, e *dirEntry) {
 		p.place(ctx, e)
 		return
 	}
-	id := baseID(e.identity)
+	id := ModelOf(e.identity)
 	if c, ok := p.estimates[id]; ok && time.Since(c.at) < time.Minute {
 		e.bytes = c.bytes
 		p.place(ctx, e)
@@ -366,7 +390,7 @@ func (p *placer) onEstimated(ctx actor.Context, m *estimated) {
 		p.l.logger.Debug("placement: estimate", slog.String("identity", m.identity), slog.Any("error", m.err))
 	} else {
 		e.bytes = m.bytes
-		p.estimates[baseID(m.identity)] = cachedEstimate{bytes: m.bytes, at: time.Now()}
+		p.estimates[ModelOf(m.identity)] = cachedEstimate{bytes: m.bytes, at: time.Now()}
 	}
 	p.place(ctx, e)
 }
@@ -483,7 +507,7 @@ func (p *placer) place(ctx actor.Context, e *dirEntry) {
 			p.l.count(func(s *Stats) { s.TooLarge++ })
 			p.fail(ctx, e, api.ErrorCode_ERROR_CODE_TOO_LARGE, fmt.Sprintf(
 				"model %s needs %d bytes; the largest member budget in the cluster is %d bytes (member %s)",
-				baseID(e.identity), nr.Need, bestBudget, bestBudgetAt))
+				ModelOf(e.identity), nr.Need, bestBudget, bestBudgetAt))
 			return
 		}
 		p.fail(ctx, e, api.ErrorCode_ERROR_CODE_OVERLOADED, fmt.Sprintf("no member can host %s now", e.identity))
@@ -499,10 +523,11 @@ func (p *placer) placeOn(ctx actor.Context, e *dirEntry, target string) {
 }
 
 // activateOn asks target's activator to spawn e (off the actor goroutine,
-// waiting at most FailureDetection, or LoadTimeout for a warm move).
+// waiting at most ActivateTimeout, or LoadTimeout for a warm move; ask
+// ends the wait as soon as target leaves this member's topology).
 func (p *placer) activateOn(ctx actor.Context, e *dirEntry, target string, warm bool) {
 	req := &wire.ActivateRequest{Identity: e.identity, Kind: e.kind, Bytes: e.bytes, Warm: warm, Full: e.full && !warm}
-	wait := p.l.cfg.FailureDetection
+	wait := p.l.cfg.ActivateTimeout
 	if warm {
 		wait = p.l.cfg.LoadTimeout
 	}
@@ -856,7 +881,7 @@ func (p *placer) ownerOf(la *localAct) string {
 func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
 	sender := ctx.Sender()
 	if la := p.local[req.Identity]; la != nil {
-		if req.Warm && p.l.source != nil && !p.l.source.Loaded(baseID(req.Identity)) {
+		if req.Warm && p.l.source != nil && !p.l.source.Loaded(ModelOf(req.Identity)) {
 			la.warmWaiters = append(la.warmWaiters, sender)
 			return
 		}
@@ -916,7 +941,7 @@ func (p *placer) onActivate(ctx actor.Context, req *wire.ActivateRequest) {
 func (p *placer) watchWarm(ctx actor.Context, la *localAct) {
 	c, cancel := context.WithTimeout(context.Background(), p.l.cfg.LoadTimeout)
 	la.cancelWarm = cancel
-	self, sys, src, id, identity, pid := p.self, ctx.ActorSystem(), p.l.source, baseID(la.identity), la.identity, la.pid
+	self, sys, src, id, identity, pid := p.self, ctx.ActorSystem(), p.l.source, ModelOf(la.identity), la.identity, la.pid
 	go func() {
 		defer cancel()
 		t := time.NewTicker(20 * time.Millisecond)
@@ -1084,22 +1109,25 @@ func (p *placer) onTick(ctx actor.Context) {
 }
 
 // antiEntropy is one tick of the activator's anti-entropy: the
-// activations started in the last freshFor, and the next slice of the
-// round robin over all of them (sized so that every activation goes once
-// per AntiEntropy period), each to its directory owner in this member's
-// view. Its cost per tick is the fresh activations plus
-// activations × tick / period: it never walks all of them at once.
+// activations started in the last freshFor whose next freshAt age has
+// come, and the next slice of the round robin over all of them (sized so
+// that every activation goes once per AntiEntropy period), each to its
+// directory owner in this member's view. The round robin's announcements
+// are gathered per owner and sent when the owner's batch is aeFlush old
+// (or with fresh ones going to that owner): a member sends each owner a
+// message every few seconds, not on every tick. Its cost per tick is the
+// fresh activations plus activations × tick / period: it never walks all
+// of them at once.
 func (p *placer) antiEntropy(ctx actor.Context, now time.Time) {
 	if len(p.local) == 0 {
 		p.fresh = p.fresh[:0]
+		clear(p.pending)
 		return
 	}
-	byOwner := map[string][]*wire.Activation{}
-	add := func(la *localAct) {
-		if o := p.ownerOf(la); o != "" {
-			byOwner[o] = append(byOwner[o], p.activation(la))
-		}
+	if p.pending == nil {
+		p.pending = map[string]*pendingAnnounce{}
 	}
+	byOwner := map[string][]*wire.Activation{}
 	cutoff := now.Add(-freshFor).UnixMilli()
 	drop := 0
 	for drop < len(p.fresh) && p.fresh[drop].since < cutoff {
@@ -1109,10 +1137,21 @@ func (p *placer) antiEntropy(ctx actor.Context, now time.Time) {
 		p.fresh = append(p.fresh[:0], p.fresh[drop:]...)
 	}
 	announced := make(map[*localAct]bool, len(p.fresh))
+	nowMs := now.UnixMilli()
 	for _, la := range p.fresh {
-		if p.local[la.identity] == la {
-			add(la)
-			announced[la] = true
+		if p.local[la.identity] != la {
+			continue
+		}
+		announced[la] = true
+		if la.announcedFresh >= len(freshAt) || time.Duration(nowMs-la.since)*time.Millisecond < freshAt[la.announcedFresh] {
+			continue
+		}
+		la.announcedFresh++
+		for la.announcedFresh < len(freshAt) && time.Duration(nowMs-la.since)*time.Millisecond >= freshAt[la.announcedFresh] {
+			la.announcedFresh++ // a late tick: one announcement covers the ages passed
+		}
+		if o := p.ownerOf(la); o != "" {
+			byOwner[o] = append(byOwner[o], p.activation(la))
 		}
 	}
 	n := len(p.order)
@@ -1123,8 +1162,33 @@ func (p *placer) antiEntropy(ctx actor.Context, now time.Time) {
 		}
 		la := p.order[p.cursor]
 		p.cursor++
-		if !announced[la] {
-			add(la)
+		if announced[la] {
+			continue
+		}
+		o := p.ownerOf(la)
+		if o == "" {
+			continue
+		}
+		b := p.pending[o]
+		if b == nil || b.topo != p.topo.hash {
+			b = &pendingAnnounce{topo: p.topo.hash, since: now}
+			p.pending[o] = b
+		}
+		b.acts = append(b.acts, la)
+	}
+	flush := p.aeFlush()
+	for o, b := range p.pending {
+		if b.topo != p.topo.hash || !p.topo.alive(o) {
+			delete(p.pending, o) // owners moved: the next round tells the new ones
+			continue
+		}
+		if _, going := byOwner[o]; going || now.Sub(b.since) >= flush {
+			for _, la := range b.acts {
+				if p.local[la.identity] == la { // not stopped meanwhile
+					byOwner[o] = append(byOwner[o], p.activation(la))
+				}
+			}
+			delete(p.pending, o)
 		}
 	}
 	for addr, acts := range byOwner {

@@ -7,8 +7,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,19 +38,6 @@ func newRebalancer(l *Lookup) *rebalancer {
 	return &rebalancer{l: l, planner: placement.NewPlanner(l.cfg.Rebalance.Plan), retiring: map[string]time.Time{}}
 }
 
-// replicaIndex parses "id@k"; 0 for a primary.
-func replicaIndex(identity string) int {
-	i := strings.IndexByte(identity, '@')
-	if i < 0 {
-		return 0
-	}
-	k, err := strconv.Atoi(identity[i+1:])
-	if err != nil {
-		return 0
-	}
-	return k
-}
-
 func (rb *rebalancer) cycle() {
 	l := rb.l
 	if rb.busy.Load() {
@@ -71,8 +56,8 @@ func (rb *rebalancer) cycle() {
 		rb.planner = placement.NewPlanner(l.cfg.Rebalance.Plan)
 		rb.table = map[string]int32{}
 		for identity := range v.where {
-			if k := replicaIndex(identity); k > 0 && int32(k) > rb.table[baseID(identity)] {
-				rb.table[baseID(identity)] = int32(k)
+			if k := ReplicaOf(identity); k > 0 && int32(k) > rb.table[ModelOf(identity)] {
+				rb.table[ModelOf(identity)] = int32(k)
 			}
 		}
 		l.publishReplicas(copyTable(rb.table))
@@ -107,7 +92,7 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	hot, maxK := hotRate(l.cfg.Rebalance.HotRate, v), int32(l.cfg.Rebalance.MaxReplicas)
 	rates := map[string]float64{}
 	for identity, r := range v.rates {
-		rates[baseID(identity)] += r
+		rates[ModelOf(identity)] += r
 	}
 	for id := range rb.table {
 		if _, ok := rates[id]; !ok {
@@ -152,7 +137,7 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 		switch {
 		case want > k:
 			for j := k + 1; j <= want; j++ {
-				grow = append(grow, replicaIdentity(id, int(j)))
+				grow = append(grow, ReplicaIdentity(id, int(j)))
 			}
 			rb.table[id] = want
 			changed = true
@@ -162,7 +147,7 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 			if k-1 == 0 {
 				delete(rb.table, id)
 			}
-			rb.retiring[replicaIdentity(id, int(k))] = time.Now().Add(2*l.cfg.Rebalance.Interval/3 + 2*time.Second)
+			rb.retiring[ReplicaIdentity(id, int(k))] = time.Now().Add(2*l.cfg.Rebalance.Interval/3 + 2*time.Second)
 			changed = true
 			l.logger.Info("placement: removing a replica", slog.String("model", id), slog.Float64("rate", r), slog.Int("replicas", int(k-1)))
 		}
@@ -174,7 +159,7 @@ func (rb *rebalancer) adjustReplicas(v *loadView) {
 	prefer := map[string]string{}
 	members := rb.members(v)
 	for _, identity := range grow {
-		id := baseID(identity)
+		id := ModelOf(identity)
 		avoid := append(append([]string(nil), v.hosts[id]...), chosen[id]...)
 		x := placement.Model{Identity: identity, Bytes: v.bytes[id], Rate: hot, Avoid: avoid}
 		if i, err := placement.Choose(members, x, l.cfg.Weights, 0, nil); err == nil && !slices.Contains(avoid, members[i].ID) {
@@ -246,7 +231,7 @@ func (rb *rebalancer) retire() {
 			continue
 		}
 		delete(rb.retiring, identity)
-		if int32(replicaIndex(identity)) <= rb.table[baseID(identity)] {
+		if int32(ReplicaOf(identity)) <= rb.table[ModelOf(identity)] {
 			continue // wanted again meanwhile
 		}
 		resp, err := l.Resolve(identity, KindModel, true)
@@ -326,7 +311,7 @@ func (rb *rebalancer) plan(v *loadView) {
 		for _, h := range v.byAddr[m.ID].Hosted {
 			items = append(items, placement.Item{Identity: h.Identity, Member: i, Bytes: h.Bytes, Rate: h.Rate,
 				// A replicated model stays put: its replicas spread it.
-				Frozen: replicaIndex(h.Identity) > 0 || rb.table[baseID(h.Identity)] > 0})
+				Frozen: ReplicaOf(h.Identity) > 0 || rb.table[ModelOf(h.Identity)] > 0})
 		}
 	}
 	before := placement.Balance(members)

@@ -82,12 +82,23 @@ type PlacementConfig struct {
 	// (0: ⌈√n⌉, at least 2).
 	Sample int `json:"sample,omitempty" yaml:"sample,omitempty"`
 	// LoadInterval is how often a member gossips its load and reads the
-	// others' (default 300ms).
+	// others', and Proto.Actor's gossip round (default 1s: the gossip's
+	// heartbeats make every round cost O(members) on every member, and
+	// placement covers the staleness with its own recent placements).
 	LoadInterval time.Duration `json:"load_interval" yaml:"load_interval"`
 	// FailureDetection bounds every wait on another member: a lookup, an
 	// activation, a hand-off (default 4s: the etcd provider's 3s TTL plus
 	// a margin). A member that does not answer within it is skipped.
 	FailureDetection time.Duration `json:"failure_detection" yaml:"failure_detection"`
+	// ActivateTimeout is how long a directory waits for a live member's
+	// activator to answer an activation (default 30s). A member that
+	// leaves ends the wait at once (the provider, or its connection
+	// broken and its port refusing connections), so this only bounds a
+	// member that is alive but slow: under a burst of cold models on
+	// busy members an answer can take longer than FailureDetection, and
+	// placing the model elsewhere then would start a second activation
+	// beside the one under way.
+	ActivateTimeout time.Duration `json:"activate_timeout" yaml:"activate_timeout"`
 	// HandOffGrace is how long a new directory owner holds first
 	// activations of identities it has no entry for while members
 	// re-announce their activations after a topology change (default 2s;
@@ -132,14 +143,16 @@ type RebalanceConfig struct {
 }
 
 // DefaultPlacementConfig is the default placement: DefaultWeights, a load
-// round every 300ms, 4s failure detection, 2s hand-off grace, a rebalance
+// round every second, 4s failure detection, 30s for a live activator's
+// answer, 2s hand-off grace, a rebalance
 // cycle every 10s (placement.DefaultPlanConfig), replicas above 200
 // requests/s (or half a member's mean share), at most 15.
 func DefaultPlacementConfig() PlacementConfig {
 	return PlacementConfig{
 		Weights:          placement.DefaultWeights(),
-		LoadInterval:     300 * time.Millisecond,
+		LoadInterval:     time.Second,
 		FailureDetection: 4 * time.Second,
+		ActivateTimeout:  30 * time.Second,
 		HandOffGrace:     2 * time.Second,
 		LoadTimeout:      5 * time.Minute,
 		AntiEntropy:      10 * time.Second,
@@ -163,6 +176,9 @@ func (c PlacementConfig) withDefaults() PlacementConfig {
 	}
 	if c.FailureDetection <= 0 {
 		c.FailureDetection = d.FailureDetection
+	}
+	if c.ActivateTimeout <= 0 {
+		c.ActivateTimeout = d.ActivateTimeout
 	}
 	if c.HandOffGrace <= 0 {
 		c.HandOffGrace = d.HandOffGrace

@@ -44,7 +44,7 @@ func (m *Member) Where(ctx context.Context, id string) (*Where, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		identity := replicaIdentity(id, k)
+		identity := ReplicaIdentity(id, k)
 		resp, err := l.Resolve(identity, KindModel, true)
 		if err != nil {
 			return out, fmt.Errorf("cluster: where %s: %w", identity, err)

@@ -24,6 +24,8 @@ func benchCluster(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "stream requests outstanding at most; 0 is 1024 per member")
 	dir := fs.String("dir", "", "working directory, kept afterwards (default a temporary one, removed)")
 	noFailover := fs.Bool("no-failover", false, "skip the kill -9 failover measurement")
+	fs.BoolVar(&cfg.Profile, "profile", false, "save each member's heap profile after the cold pass and CPU profile over the idle window into the working directory's logs/ (keep it with --dir)")
+	fs.DurationVar(&cfg.IdleWindow, "idle-window", 0, "how long idle CPU is sampled; 0 is 10s")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

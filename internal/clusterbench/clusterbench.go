@@ -65,6 +65,13 @@ type Config struct {
 	// again before it counts as never answered (default 60s).
 	FailoverModels  int
 	FailoverTimeout time.Duration
+	// Profile makes the members serve pprof and saves, into Dir/logs, each
+	// member's CPU profile over the first 15 s of the cold pass
+	// (member-N.cold.pprof), its heap profile after the cold pass
+	// (member-N.heap.pprof) and its CPU profile over the idle window
+	// (member-N.idle.pprof). The
+	// profiler's own sampling is then part of the idle CPU figure.
+	Profile bool
 	// Budget is each member's --budget ("" = manta's default).
 	Budget string
 	// Out gets progress lines (nil: none).

@@ -303,6 +303,9 @@ func (b *bench) startMember(ctx context.Context, i int, etcd, redisAddr string) 
 		return nil, err
 	}
 	env = append(env, "MANTA_LOG_LEVEL=warn", "MANTA_ACTIVATION_LOG="+actLog)
+	if b.cfg.Profile {
+		env = append(env, "MANTA_PPROF=1")
+	}
 	cmd.Env = env
 	p, err := start(name, filepath.Join(b.dir, "logs", name+".log"), cmd, func(p *proc, l string) {
 		if strings.HasPrefix(l, "manta: member ") {

@@ -87,11 +87,17 @@ func (b *bench) run(ctx context.Context) error {
 	b.rep.RSSStart = b.rssAll()
 
 	// 1. cold pass
+	if b.cfg.Profile {
+		b.profiles(ctx, "profile", "cold", coldProfile)
+	}
 	b.rep.Cold, err = b.pass(ctx, "cold")
 	if err != nil {
 		return err
 	}
 	b.rep.RSSCold = b.rssAll()
+	if b.cfg.Profile {
+		b.profiles(ctx, "heap", "heap", 0)
+	}
 	views := b.views(ctx)
 	b.rep.ActivationsPerMember = make([]int, len(b.members))
 	for i, v := range views {
@@ -366,6 +372,69 @@ func (b *bench) rssAll() []int64 {
 	return out
 }
 
+// coldProfile is how long the members' CPU is profiled from the start of
+// the cold pass (Config.Profile).
+const coldProfile = 15 * time.Second
+
+// profiles saves each member's /debug/pprof/<kind> (over window when it is
+// a CPU profile) as Dir/logs/<member>.<name>.pprof, all members at once.
+// A member that does not answer is logged, not an error: the profile is a
+// diagnostic, not a measurement.
+func (b *bench) profiles(ctx context.Context, kind, name string, window time.Duration) {
+	var wg sync.WaitGroup
+	for _, m := range b.members {
+		if m == nil || m.http == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := "http://" + m.http + "/debug/pprof/" + kind
+			if window > 0 {
+				url += fmt.Sprintf("?seconds=%d", int(window.Seconds()))
+			}
+			path := filepath.Join(b.dir, "logs", m.name+"."+name+".pprof")
+			if err := download(ctx, url, path, window+30*time.Second); err != nil {
+				b.logf("profile of %s: %v", m.name, err)
+			}
+		}()
+	}
+	if window == 0 {
+		wg.Wait()
+		return
+	}
+	// CPU profiles run over the idle window: the caller waits on that
+	// window; the downloads end with it.
+	go wg.Wait()
+}
+
+// download GETs url into path within timeout.
+func download(ctx context.Context, url, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // idleCPU samples each member's CPU time over IdleWindow with no traffic.
 func (b *bench) idleCPU(ctx context.Context) error {
 	b.logf("idle CPU: sampling %d members for %v", len(b.members), b.cfg.IdleWindow)
@@ -378,7 +447,10 @@ func (b *bench) idleCPU(ctx context.Context) error {
 		start[i] = t
 	}
 	t0 := time.Now()
-	if err := sleep(ctx, b.cfg.IdleWindow); err != nil {
+	if b.cfg.Profile {
+		b.profiles(ctx, "profile", "idle", b.cfg.IdleWindow)
+	}
+	if err := sleep(ctx, b.cfg.IdleWindow-time.Since(t0)); err != nil {
 		return err
 	}
 	el := time.Since(t0).Seconds()

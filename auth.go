@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/manta-ml/manta/internal/httpjson"
 )
 
 // requireToken wraps the member's HTTP API with a bearer token check
@@ -23,7 +25,7 @@ func requireToken(token string, protectMetrics bool, next http.Handler) http.Han
 			p == "/" || strings.HasPrefix(p, "/ui/")
 		if !open && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="manta"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": ErrorJSON{Code: "unauthorized", Message: "missing or wrong bearer token"}})
+			httpjson.Write(w, http.StatusUnauthorized, map[string]any{"error": ErrorJSON{Code: "unauthorized", Message: "missing or wrong bearer token"}})
 			return
 		}
 		next.ServeHTTP(w, r)

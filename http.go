@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/modelhost/s3store"
 	"github.com/manta-ml/manta/ops"
@@ -112,7 +113,7 @@ func (c *Client) Handler() http.Handler {
 			writeErr(w, api.CodeOf(err), err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, wh)
+		httpjson.Write(w, http.StatusOK, wh)
 	})
 	mux.HandleFunc("GET /v1/loads", func(w http.ResponseWriter, r *http.Request) {
 		loads, err := c.Loads(r.Context())
@@ -120,7 +121,7 @@ func (c *Client) Handler() http.Handler {
 			writeErr(w, api.CodeOf(err), err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"members": loads})
+		httpjson.Write(w, http.StatusOK, map[string]any{"members": loads})
 	})
 	if c.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -135,7 +136,7 @@ func (c *Client) Handler() http.Handler {
 			writeErr(w, api.CodeOf(err), err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, st)
+		httpjson.Write(w, http.StatusOK, st)
 	})
 	return ops.RequestID(c.logger, mux)
 }
@@ -155,14 +156,8 @@ func (c *Client) serveHTTP(addr string) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeErr(w http.ResponseWriter, code api.ErrorCode, msg string) {
-	writeJSON(w, HTTPStatus(code), map[string]any{"error": ErrorJSON{Code: code.Name(), Message: msg}})
+	httpjson.Write(w, HTTPStatus(code), map[string]any{"error": ErrorJSON{Code: code.Name(), Message: msg}})
 }
 
 func (c *Client) httpPredict(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +194,7 @@ func (c *Client) httpPredict(w http.ResponseWriter, r *http.Request) {
 	if resp.Error != nil {
 		code = resp.Error.Code
 	}
-	writeJSON(w, HTTPStatus(code), out)
+	httpjson.Write(w, HTTPStatus(code), out)
 }
 
 func (c *Client) httpReload(w http.ResponseWriter, r *http.Request) {
@@ -208,7 +203,7 @@ func (c *Client) httpReload(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, api.CodeOf(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"model_id": r.PathValue("id"), "version": v, "changed": changed})
+	httpjson.Write(w, http.StatusOK, map[string]any{"model_id": r.PathValue("id"), "version": v, "changed": changed})
 }
 
 func (c *Client) httpModels(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +230,7 @@ func (c *Client) httpModels(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		out = append(out, entry{ID: id, Active: active[id]})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"models": out})
 }
 
 func (c *Client) httpModel(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +259,7 @@ func (c *Client) httpModel(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 var _ = strconv.Itoa

@@ -3,7 +3,6 @@ package manta
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -179,7 +179,7 @@ func checkModels(models []string) error {
 	}
 	seen := make(map[string]bool, len(models))
 	for i, m := range models {
-		if err := modelhost.ValidID(baseID(m)); err != nil {
+		if err := modelhost.ValidID(cluster.ModelOf(m)); err != nil {
 			return fmt.Errorf("%w: speculate: models[%d]: %v", ErrBadInput, i, err)
 		}
 		if seen[m] {
@@ -188,14 +188,6 @@ func checkModels(models []string) error {
 		seen[m] = true
 	}
 	return nil
-}
-
-// baseID is the model id of an identity ("id@k" -> "id").
-func baseID(identity string) string {
-	if i := strings.IndexByte(identity, '@'); i >= 0 {
-		return identity[:i]
-	}
-	return identity
 }
 
 // failedRef is a Ref already completed with err.
@@ -289,7 +281,7 @@ func (s *speculation) refresh(c *Client, identity string) {
 	var lat strategy.Latency
 	version := ""
 	dl, _ := ctx.Deadline()
-	resp, err := c.call(ctx, identity, &api.ModelStatsRequest{ModelId: baseID(identity)}, dl).response(ctx)
+	resp, err := c.call(ctx, identity, &api.ModelStatsRequest{ModelId: cluster.ModelOf(identity)}, dl).response(ctx)
 	st, ok := resp.(*api.ModelStats)
 	if err == nil && ok && st.Error == nil {
 		version = st.Version
@@ -318,7 +310,7 @@ func (s *speculation) refresh(c *Client, identity string) {
 // means the version the store would serve). It returns the version read
 // and nil when the store has no quality for it.
 func (c *Client) manifestQuality(ctx context.Context, identity, version string) (string, *modelhost.Quality) {
-	id := baseID(identity)
+	id := cluster.ModelOf(identity)
 	if version == "" {
 		v, err := c.store.Latest(ctx, id)
 		if err != nil {

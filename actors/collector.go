@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/manta-ml/manta/actors/strategy"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/internal/backoff"
 	"github.com/manta-ml/manta/internal/keyed"
 	"github.com/manta-ml/manta/modelhost"
@@ -282,10 +282,7 @@ func (c *collector) launch(identity string) {
 // request is the PredictRequest of one model, shared by its calls (model
 // actors only read it).
 func (c *collector) request(identity string) *api.PredictRequest {
-	id := identity
-	if i := strings.IndexByte(id, '@'); i >= 0 {
-		id = id[:i]
-	}
+	id := cluster.ModelOf(identity)
 	if r, ok := c.reqs[id]; ok {
 		return r
 	}

@@ -10,12 +10,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
-
-// KindModel is the cluster kind of model actors; the identity is the model
-// id, or "id@k" for replica k of a hot model.
-const KindModel = "model"
 
 // Host is what model actors on one member share: the store, the member's
 // memory cache, stats and settings. Build one per member and register its
@@ -176,7 +173,7 @@ func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host
 
 // Kind is the cluster kind for model actors hosted by h.
 func (h *Host) Kind() *pcluster.Kind {
-	return pcluster.NewKind(KindModel, actor.PropsFromProducer(func() actor.Actor {
+	return pcluster.NewKind(cluster.KindModel, actor.PropsFromProducer(func() actor.Actor {
 		return &modelActor{host: h}
 	}, actor.WithDispatcher(mailboxes)))
 }

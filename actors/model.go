@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -220,10 +220,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 func (a *modelActor) init(ctx actor.Context, identity string) {
 	a.life = newLifetime()
 	a.identity = identity
-	a.id = identity
-	if i := strings.IndexByte(identity, '@'); i >= 0 {
-		a.id = identity[:i]
-	}
+	a.id = cluster.ModelOf(identity)
 	a.self = ctx.Self()
 	a.system = ctx.ActorSystem()
 	a.maxInflight = a.host.MaxInflightBatches
@@ -359,7 +356,7 @@ func (a *modelActor) fail(ctx actor.Context, err error) {
 
 func (a *modelActor) stop(ctx actor.Context) {
 	if cl := pcluster.GetCluster(ctx.ActorSystem()); cl != nil {
-		cl.PidCache.RemoveByValue(a.identity, KindModel, a.self)
+		cl.PidCache.RemoveByValue(a.identity, cluster.KindModel, a.self)
 	}
 	ctx.Poison(a.self)
 }

@@ -2,12 +2,12 @@ package actors
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -77,10 +77,7 @@ const DefaultPollRate = 200
 // stampChanged reports whether identity's model has a stamp other than the
 // last one seen (or none seen yet, or the stamp fails: then check).
 func (h *Host) stampChanged(ctx context.Context, st modelhost.VersionStamper, identity string) bool {
-	id := identity
-	if i := strings.IndexByte(id, '@'); i >= 0 {
-		id = id[:i]
-	}
+	id := cluster.ModelOf(identity)
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	stamp, err := st.VersionStamp(c, id)
 	cancel()
@@ -116,7 +113,7 @@ func (h *Host) activePIDs(id string) []*actor.PID {
 	defer h.mu.Unlock()
 	var out []*actor.PID
 	for identity, pid := range h.active {
-		if id == "" || identity == id || strings.HasPrefix(identity, id+"@") {
+		if id == "" || cluster.ModelOf(identity) == id {
 			out = append(out, pid)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -200,22 +201,14 @@ func (m *Metrics) Handler() http.Handler {
 // ("id@k" counts as id), within the cardinality cap: the id itself for
 // the first models seen, OtherModel past the cap. Use it for any
 // per-model label of collectors added with Register.
-func (m *Metrics) ModelLabel(identity string) string { return m.labels.get(modelOf(identity)) }
-
-// modelOf strips a replica suffix: "eta@2" -> "eta".
-func modelOf(identity string) string {
-	if i := strings.IndexByte(identity, '@'); i >= 0 {
-		return identity[:i]
-	}
-	return identity
-}
+func (m *Metrics) ModelLabel(identity string) string { return m.labels.get(cluster.ModelOf(identity)) }
 
 // BatchHook returns the function for actors.Host.OnBatch: it counts the
 // batch's requests and errors and observes their durations, the batch
 // size and the predict time.
 func (m *Metrics) BatchHook() func(actors.BatchReport) {
 	return func(b actors.BatchReport) {
-		label := m.labels.get(modelOf(b.Model))
+		label := m.labels.get(cluster.ModelOf(b.Model))
 		n := len(b.Durations)
 		if n == 0 {
 			n = b.Size
@@ -243,7 +236,7 @@ func (m *Metrics) BatchHook() func(actors.BatchReport) {
 // and as an error of its code.
 func (m *Metrics) ErrorHook() func(model, code string) {
 	return func(model, code string) {
-		label := m.labels.get(modelOf(model))
+		label := m.labels.get(cluster.ModelOf(model))
 		m.requests.WithLabelValues(label).Inc()
 		m.errors.WithLabelValues(label, codeLabel(code)).Inc()
 		m.recent.add(nil, 1, 1) // one request, one error

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -49,21 +50,21 @@ func (s *Server) OIPHandler() http.Handler {
 }
 
 func (s *Server) oipServerMetadata(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"name": "manta", "version": s.version, "extensions": []string{}})
+	httpjson.Write(w, http.StatusOK, map[string]any{"name": "manta", "version": s.version, "extensions": []string{}})
 }
 
 func (s *Server) oipLive(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	httpjson.Write(w, http.StatusOK, map[string]bool{"live": true})
 }
 
 func (s *Server) oipReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": redact.Text(err.Error())})
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": redact.Text(err.Error())})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	httpjson.Write(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
 // manifest resolves the manifest of a model (and version, "" for the one
@@ -110,7 +111,7 @@ func (s *Server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Metadata(m, versions))
+	httpjson.Write(w, http.StatusOK, Metadata(m, versions))
 }
 
 // Metadata is a model's OIP metadata from its manifest: input tensor
@@ -159,7 +160,7 @@ func (s *Server) oipModelReady(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": m.ID, "version": m.Version, "ready": true})
+	httpjson.Write(w, http.StatusOK, map[string]any{"name": m.ID, "version": m.Version, "ready": true})
 }
 
 func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +196,7 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, status, redact.Text(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 // Infer runs an OIP inference request against model name (version ""

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/manta-ml/manta/actors"
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -158,13 +158,6 @@ func moduleVersion() string {
 // httpStatus maps an error code to its HTTP status (docs/ARCHITECTURE.md §2.3).
 func httpStatus(code api.ErrorCode) int { return code.HTTPStatus() }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // writeError writes the protocol's error shape {"error": "..."} and logs
 // server-side failures with the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -172,7 +165,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 		s.logger.ErrorContext(r.Context(), "ops request failed", slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.String("error", msg))
 	}
-	writeJSON(w, status, ErrorBody{Error: msg})
+	httpjson.Write(w, status, ErrorBody{Error: msg})
 }
 
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -123,7 +125,7 @@ func (s *Server) Detail(limit int, model string) *MemberDetail {
 		d.Active = host.Active()
 		sort.Strings(d.Active)
 		for _, id := range d.Active {
-			active[modelOf(id)] = true
+			active[cluster.ModelOf(id)] = true
 		}
 		ct := host.Counters()
 		d.Counters.Activations, d.Counters.Deactivations, d.Counters.Batches, d.Counters.Active = ct.Activations, ct.Deactivations, ct.Batches, ct.Active
@@ -188,7 +190,7 @@ func statsOf(st *api.ModelStats) ModelStats {
 func (s *Server) MemberHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		writeJSON(w, http.StatusOK, s.Detail(limit, r.URL.Query().Get("model")))
+		httpjson.Write(w, http.StatusOK, s.Detail(limit, r.URL.Query().Get("model")))
 	})
 }
 
@@ -205,7 +207,7 @@ func (s *Server) MembersHandler() http.Handler {
 			s.writeErr(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, ms)
+		httpjson.Write(w, http.StatusOK, ms)
 	})
 }
 
@@ -374,7 +376,7 @@ func (s *Server) ModelHandler() http.Handler {
 			s.writeErr(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		httpjson.Write(w, http.StatusOK, v)
 	})
 }
 
@@ -416,7 +418,7 @@ func (s *Server) Model(ctx context.Context, id string) (*ModelView, error) {
 			name = mv.Detail.Member
 		}
 		for _, a := range mv.ActiveModels {
-			if modelOf(a) == id {
+			if cluster.ModelOf(a) == id {
 				v.Members = append(v.Members, name)
 				if a == id {
 					v.ActiveOn = name

@@ -295,8 +295,11 @@ func WithMeta(k, v string) Option {
 	}
 }
 
-// Predict sends payload to the model and returns at once with a Ref. The
-// request's deadline is the earliest of ctx's deadline and the options'.
+// Predict sends payload to the model and returns at once with a Ref, also
+// for a model that is not active yet: finding or activating its actor
+// (store read, placement, retries) runs off the caller's goroutine, and the
+// Ref's Get, Done and Wait deliver the outcome. The request's deadline is
+// the earliest of ctx's deadline and the options'.
 // Cancelling ctx completes the Ref with ctx's error (the model may still run
 // the request).
 func (m *Model) Predict(ctx context.Context, payload []byte, opts ...Option) *Ref {
@@ -383,17 +386,13 @@ func (c *Client) callRouted(ctx context.Context, id string, msg any, now, deadli
 	identity, done := c.member.Route(id)
 	r := c.newRef(ctx, identity, msg, now, deadline)
 	r.setRelease(done)
-	if r.sender != nil && !r.Ready() {
-		r.send()
-	}
+	r.dispatch()
 	return r
 }
 
 func (c *Client) callAt(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
 	r := c.newRef(ctx, identity, msg, now, deadline)
-	if r.sender != nil && !r.Ready() {
-		r.send()
-	}
+	r.dispatch()
 	return r
 }
 
@@ -499,13 +498,22 @@ func (m *Model) Reload(ctx context.Context) (version string, changed bool, err e
 	return rr.Version, rr.Changed, rr.Error.Err()
 }
 
-// resolve returns the PID of identity's activation (activating it).
-func (c *Client) resolve(identity string) (*actor.PID, error) {
+// cachedPID returns the PID of identity's activation if this client knows
+// it already: a map read, no cluster round trip.
+func (c *Client) cachedPID(identity string) (*actor.PID, bool) {
 	if v, ok := c.pids.Load(identity); ok {
-		return v.(*actor.PID), nil
+		return v.(*actor.PID), true
 	}
 	if pid, ok := c.cl.PidCache.Get(identity, cluster.KindModel); ok && pid != nil {
 		c.pids.Store(identity, pid)
+		return pid, true
+	}
+	return nil, false
+}
+
+// resolve returns the PID of identity's activation (activating it).
+func (c *Client) resolve(identity string) (*actor.PID, error) {
+	if pid, ok := c.cachedPID(identity); ok {
 		return pid, nil
 	}
 	pid := c.safeGet(identity)

@@ -106,6 +106,25 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, now, dead
 	return r
 }
 
+// dispatch sends the request without blocking the caller (Predict returns at
+// once, as documented): with the PID of the target activation known, it is
+// an enqueue on this goroutine (the hot path: no goroutine, no
+// allocation); otherwise the resolution (a directory round trip that may
+// read the store and activate the model, with its backoff tries) runs on a
+// goroutine of its own, so a fan-out over cold models resolves them all at
+// once rather than one after another. The Ref delivers the outcome.
+func (r *Ref) dispatch() {
+	if r.sender == nil || r.Ready() {
+		return
+	}
+	if pid, ok := r.c.cachedPID(r.identity); ok {
+		r.target.Store(pid)
+		r.c.system.Root.RequestWithCustomSender(pid, r.msg, r.sender)
+		return
+	}
+	go r.send()
+}
+
 // send resolves the target activation and sends; on failure it retries with
 // a real backoff until the deadline.
 func (r *Ref) send() {

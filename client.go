@@ -90,7 +90,11 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		fetchDir = filepath.Join(base, "manta", "fetch")
 	}
-	metrics, err := ops.NewMetrics(ops.WithMaxModels(cfg.MetricsMaxModels))
+	var mopts []ops.MetricsOption
+	if cfg.MetricsMaxModels != 0 { // 0 keeps ops' default cap; ops reads 0 as no cap
+		mopts = append(mopts, ops.WithMaxModels(cfg.MetricsMaxModels))
+	}
+	metrics, err := ops.NewMetrics(mopts...)
 	if err != nil {
 		return nil, fmt.Errorf("manta: metrics: %w", err)
 	}

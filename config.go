@@ -10,15 +10,15 @@ import (
 
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
-	_ "github.com/manta-ml/manta/modelhost/s3store" // registers s3:// stores
-	_ "github.com/manta-ml/manta/pyworker"          // registers the python runtime
 )
 
 // Config configures an embedded member (Start) or a client (Connect). The
 // manta command's flags and environment variables fill this same struct.
 type Config struct {
 	// Store is the model store: a directory (default "./models") or a URL
-	// such as s3://bucket/prefix?endpoint=127.0.0.1:9000.
+	// such as s3://bucket/prefix?endpoint=127.0.0.1:9000, whose scheme a
+	// driver package registers: the program imports it, as database/sql
+	// drivers are (_ "github.com/manta-ml/manta/modelhost/s3store").
 	Store string `json:"store" yaml:"store"`
 	// StoreImpl, when set, is used instead of opening Store.
 	StoreImpl modelhost.Store `json:"-" yaml:"-"`
@@ -81,7 +81,8 @@ type Config struct {
 	// port (behind HTTPToken when set). Off by default.
 	Pprof bool `json:"pprof,omitempty" yaml:"pprof,omitempty"`
 	// MetricsMaxModels caps the model label of the Prometheus metrics;
-	// further models are counted under "other" (0: the default, 500).
+	// further models are counted under "other" (0: the default, 500;
+	// negative: no cap).
 	MetricsMaxModels int `json:"metrics_max_models,omitempty" yaml:"metrics_max_models,omitempty"`
 	// Logger receives Manta's logs (nil: quiet).
 	Logger *slog.Logger `json:"-" yaml:"-"`

@@ -166,6 +166,13 @@ type Report struct {
 	ActivationsPerMember []int `json:"active_per_member"`
 	// RSSPerActivationKiB is (sum of RSS growth) / Activations.
 	RSSPerActivationKiB float64 `json:"rss_per_activation_kib"`
+	// RSSIdle is each member's RSS at the end of the idle window, bytes,
+	// and RSSPerActivationIdleKiB the growth from the start to then per
+	// activation: what keeping the activations costs once the cold
+	// burst's garbage is collected and returned (the Go runtime returns
+	// freed pages over a few minutes, so this is an upper bound too).
+	RSSIdle                 []int64 `json:"rss_after_idle_bytes,omitempty"`
+	RSSPerActivationIdleKiB float64 `json:"rss_per_activation_idle_kib,omitempty"`
 	// OnTwoMembers counts models listed as active by more than one member
 	// (each member's own status; the most at any check: after the cold
 	// pass, after the warm pass, after the failover).

@@ -138,6 +138,14 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.idleCPU(ctx); err != nil {
 		return err
 	}
+	b.rep.RSSIdle = b.rssAll()
+	if b.rep.Activations > 0 && len(b.rep.RSSIdle) == len(b.rep.RSSStart) {
+		var growth int64
+		for i := range b.rep.RSSStart {
+			growth += b.rep.RSSIdle[i] - b.rep.RSSStart[i]
+		}
+		b.rep.RSSPerActivationIdleKiB = float64(growth) / 1024 / float64(b.rep.Activations)
+	}
 
 	// 6. failover
 	if b.cfg.Failover {
@@ -391,7 +399,9 @@ func (b *bench) profiles(ctx context.Context, kind, name string, window time.Dur
 			defer wg.Done()
 			url := "http://" + m.http + "/debug/pprof/" + kind
 			if window > 0 {
-				url += fmt.Sprintf("?seconds=%d", int(window.Seconds()))
+				// pprof refuses a profile longer than the member's HTTP
+				// write timeout: the first 20 s at most.
+				url += fmt.Sprintf("?seconds=%d", int(min(window, 20*time.Second).Seconds()))
 			}
 			path := filepath.Join(b.dir, "logs", m.name+"."+name+".pprof")
 			if err := download(ctx, url, path, window+30*time.Second); err != nil {

@@ -63,6 +63,14 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		add("RSS per activation", fmt.Sprintf("%.1f KiB (%d activations; RSS MiB at start→after cold: %s)",
 			r.RSSPerActivationKiB, r.Activations, strings.Join(per, " ")))
+		if len(r.RSSIdle) == len(r.RSSStart) {
+			var idle []string
+			for i := range r.RSSIdle {
+				idle = append(idle, fmt.Sprintf("%.0f", mib(r.RSSIdle[i])))
+			}
+			add("RSS per activation, after idle", fmt.Sprintf("%.1f KiB (RSS MiB after the idle window: %s)",
+				r.RSSPerActivationIdleKiB, strings.Join(idle, " ")))
+		}
 		var act []string
 		for _, n := range r.ActivationsPerMember {
 			act = append(act, fmt.Sprint(n))

@@ -21,11 +21,12 @@ import (
 
 // PushOptions are the optional settings of Push. The zero value works.
 type PushOptions struct {
-	// Progress, if set, is called as bytes are uploaded: file is the file
-	// being sent, done and total count bytes over the whole version (every
+	// Progress, if set, is told how far the upload got: Path is the file
+	// being sent, Bytes and Total count bytes over the whole version (every
 	// artifact; the small manifest is not counted). It is called from
-	// Push's goroutine.
-	Progress func(file string, done, total int64)
+	// Push's goroutine, at most every ProgressInterval, and once with Done
+	// when every artifact is up.
+	Progress func(Progress)
 	// SetLatest points LATEST at the new version once it is visible.
 	SetLatest bool
 	// Now stamps created_at; nil means time.Now.
@@ -72,13 +73,14 @@ func Push(ctx context.Context, store Store, dir string, opts PushOptions) (*Mani
 		return nil, err
 	}
 
-	total := m.FilesSize()
-	var done int64
+	meter := NewProgressMeter(opts.Progress, Progress{ID: m.ID, Version: m.Version, Total: m.FilesSize()})
 	for _, f := range m.Files {
-		if err := pushFile(ctx, store, m, dir, f, &done, total, opts.Progress); err != nil {
+		meter.SetPath(f.Path)
+		if err := pushFile(ctx, store, m, dir, f, meter); err != nil {
 			return nil, fmt.Errorf("push %s v%s: %s: %w", m.ID, m.Version, f.Path, err)
 		}
 	}
+	meter.Finish()
 	if err := store.Put(ctx, m.ID, m.Version, ManifestName, bytes.NewReader(body), int64(len(body))); err != nil {
 		return nil, fmt.Errorf("push %s v%s: %s: %w", m.ID, m.Version, ManifestName, err)
 	}
@@ -191,44 +193,20 @@ func nextVersion(ctx context.Context, store Store, id string) (string, error) {
 	return next, nil
 }
 
-// pushFile uploads one artifact, reporting progress and checking that what
-// was sent is what was hashed.
-func pushFile(ctx context.Context, store Store, m *Manifest, dir string, f File, done *int64, total int64,
-	progress func(string, int64, int64)) error {
+// pushFile uploads one artifact, counting its bytes on meter and checking
+// that what was sent is what was hashed.
+func pushFile(ctx context.Context, store Store, m *Manifest, dir string, f File, meter *ProgressMeter) error {
 	fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
 	h := sha256.New()
-	r := &progressReader{r: io.TeeReader(fh, h), file: f.Path, done: done, total: total, fn: progress}
-	if progress != nil {
-		progress(f.Path, *done, total)
-	}
-	if err := store.Put(ctx, m.ID, m.Version, f.Path, r, f.Size); err != nil {
+	if err := store.Put(ctx, m.ID, m.Version, f.Path, io.TeeReader(fh, io.MultiWriter(h, meter)), f.Size); err != nil {
 		return err
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
 		return fmt.Errorf("changed while pushing (sha256 %s, then %s)", f.SHA256, sum)
 	}
 	return nil
-}
-
-type progressReader struct {
-	r     io.Reader
-	file  string
-	done  *int64
-	total int64
-	fn    func(string, int64, int64)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 {
-		*p.done += int64(n)
-		if p.fn != nil {
-			p.fn(p.file, *p.done, p.total)
-		}
-	}
-	return n, err
 }

@@ -54,10 +54,10 @@ func TestPushThenAcquire(t *testing.T) {
 		"docs/README.txt": "how this was trained",
 	})
 	var last, total int64
-	calls := 0
+	calls, done := 0, false
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	m, err := Push(ctx, store, dir, PushOptions{
-		Progress: func(file string, done, tot int64) { calls++; last, total = done, tot },
+		Progress: func(p Progress) { calls++; last, total, done = p.Bytes, p.Total, p.Done },
 		Now:      func() time.Time { return now },
 	})
 	if err != nil {
@@ -67,7 +67,7 @@ func TestPushThenAcquire(t *testing.T) {
 		!m.CreatedAt.Equal(now) || m.Description != "fraud" || m.Batch.MaxSize != 32 {
 		t.Fatalf("pushed manifest = %+v", m)
 	}
-	if calls == 0 || last != total || total != m.FilesSize() {
+	if calls == 0 || !done || last != total || total != m.FilesSize() {
 		t.Errorf("progress: %d calls, last %d of %d, want all of %d", calls, last, total, m.FilesSize())
 	}
 	if n := len(store.puts); n != 3 || store.puts[n-1] != ManifestName {

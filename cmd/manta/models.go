@@ -139,35 +139,28 @@ func modelsPush(ctx context.Context, st modelhost.Store, dir string, latest bool
 	return nil
 }
 
-// progress draws a one-line progress bar (bytes, rate, ETA) for big files.
+// progress draws a one-line progress bar of a push from the
+// modelhost.Progress reports (bytes, rate, ETA, throttled by the meter) for
+// big versions.
 type progress struct {
 	w     io.Writer
-	start time.Time
-	last  time.Time
 	shown bool
 }
 
-func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
+func newProgress(w io.Writer) *progress { return &progress{w: w} }
 
-func (p *progress) update(file string, done, total int64) {
-	if total < 8<<20 && !p.shown {
-		return // small files: no bar
+func (p *progress) update(r modelhost.Progress) {
+	if r.Total < 8<<20 && !p.shown {
+		return // small versions: no bar
 	}
-	now := time.Now()
-	if now.Sub(p.last) < 100*time.Millisecond && done < total {
-		return
-	}
-	p.last, p.shown = now, true
-	el := now.Sub(p.start).Seconds()
-	rate := float64(done) / max(el, 1e-3)
+	p.shown = true
 	eta := "?"
-	if rate > 0 {
-		eta = (time.Duration(float64(total-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+	if r.ETA >= 0 {
+		eta = r.ETA.Round(time.Second).String()
 	}
-	pct := 100 * float64(done) / float64(max(total, 1))
-	n := int(pct / 5)
-	fmt.Fprintf(p.w, "\r%-24.24s [%-20s] %5.1f%% %s/%s %s/s ETA %s   ", file,
-		string(repeat('#', n)), pct, formatBytes(done), formatBytes(total), formatBytes(int64(rate)), eta)
+	pct := 100 * float64(r.Bytes) / float64(max(r.Total, 1))
+	fmt.Fprintf(p.w, "\r%-24.24s [%-20s] %5.1f%% %s/%s %s/s ETA %s   ", r.Path,
+		string(repeat('#', int(pct/5))), pct, formatBytes(r.Bytes), formatBytes(r.Total), formatBytes(int64(r.Rate)), eta)
 }
 
 func (p *progress) done() {

@@ -46,7 +46,8 @@
 // Put uploads large files as parallel multipart uploads; modelhost.Push
 // writes manifest.json last, so a version is never visible half-pushed. A
 // context from WithProgress receives the bytes sent, rate and ETA of each
-// file, for a progress bar.
+// file (a modelhost.Progress from a modelhost.ProgressMeter, the project's
+// one progress reporter), for a progress bar.
 //
 // # Change notifications
 //

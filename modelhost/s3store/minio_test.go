@@ -402,8 +402,8 @@ func TestPutProgress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
-			var reports []Progress
-			ctx := WithProgress(ctxT(t), func(p Progress) {
+			var reports []modelhost.Progress
+			ctx := WithProgress(ctxT(t), func(p modelhost.Progress) {
 				mu.Lock()
 				reports = append(reports, p)
 				mu.Unlock()
@@ -457,7 +457,7 @@ func TestOpenStoreAndPush(t *testing.T) {
 	}
 	var last int64
 	for want := range 2 {
-		m, err := modelhost.Push(ctx, st, dir, modelhost.PushOptions{SetLatest: true, Progress: func(_ string, done, _ int64) { last = done }})
+		m, err := modelhost.Push(ctx, st, dir, modelhost.PushOptions{SetLatest: true, Progress: func(p modelhost.Progress) { last = p.Bytes }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -369,10 +369,10 @@ func (s *Store) Put(ctx context.Context, id, version, path string, r io.Reader, 
 		// Workers of them at once (Workers*PartSize bytes of buffers).
 		opts.ConcurrentStreamParts = true
 	}
-	var pr *progressReader
+	var meter *modelhost.ProgressMeter
 	if fn := progressFrom(ctx); fn != nil {
-		pr = newProgressReader(fn, id, version, path, size)
-		opts.Progress = pr
+		meter = modelhost.NewProgressMeter(fn, modelhost.Progress{ID: id, Version: version, Path: path, Total: size})
+		opts.Progress = sentBytes{meter}
 	}
 	if size < 0 {
 		size = -1
@@ -380,8 +380,8 @@ func (s *Store) Put(ctx context.Context, id, version, path string, r io.Reader, 
 	if _, err := s.client.PutObject(ctx, s.cfg.Bucket, key, r, size, opts); err != nil {
 		return s.wrap(err, "put %s v%s %s", id, version, path)
 	}
-	if pr != nil {
-		pr.finish()
+	if meter != nil {
+		meter.Finish()
 	}
 	return nil
 }

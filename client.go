@@ -58,6 +58,7 @@ type Client struct {
 	httpAddr string
 	roll     rollout
 	metrics  *ops.Metrics // nil for a Connect client
+	counted  bool         // counted in liveMembers (Start)
 
 	spec speculation // collectors and candidate stats (speculate.go)
 }
@@ -145,7 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := newClient(cfg, m)
 	c.host, c.cache, c.store, c.metrics = host, cache, store, metrics
-	if err := metrics.AttachMember(host, cache); err != nil {
+	openMember(c)
+	if err := metrics.AttachMember(host, cache, ops.WithQueueDepth(host.QueueDepth)); err != nil {
 		_ = c.Close(context.Background())
 		return nil, fmt.Errorf("manta: metrics: %w", err)
 	}
@@ -207,7 +209,37 @@ func newClient(cfg Config, m *cluster.Member) *Client {
 	return c
 }
 
-// Close stops serving HTTP, leaves the cluster and closes loaded models.
+// liveMembers counts the embedded members open in this process. The
+// runtimes are process-wide (registered once, like database/sql drivers)
+// and shared by the members, so the last member to close closes them
+// (modelhost.CloseRuntimes: the python runtime's worker processes).
+var liveMembers struct {
+	sync.Mutex
+	n int
+}
+
+func openMember(c *Client) {
+	liveMembers.Lock()
+	liveMembers.n++
+	liveMembers.Unlock()
+	c.counted = true
+}
+
+// closeMember reports whether c was the last open member.
+func closeMember(c *Client) (last bool) {
+	if !c.counted {
+		return false
+	}
+	liveMembers.Lock()
+	defer liveMembers.Unlock()
+	liveMembers.n--
+	return liveMembers.n == 0
+}
+
+// Close stops serving HTTP, leaves the cluster and closes loaded models;
+// the last embedded member of the process to close also closes the
+// runtimes' worker processes (the Python workers), which a later Start
+// starts anew.
 func (c *Client) Close(ctx context.Context) error {
 	if c.closed.Swap(true) {
 		return nil
@@ -223,6 +255,9 @@ func (c *Client) Close(ctx context.Context) error {
 	c.pending.Each(func(r *Ref) { r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal)) })
 	if c.cache != nil {
 		errs = append(errs, c.cache.Close())
+	}
+	if closeMember(c) {
+		errs = append(errs, modelhost.CloseRuntimes())
 	}
 	return errors.Join(errs...)
 }

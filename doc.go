@@ -27,6 +27,18 @@
 // cancelled one context.Canceled. GetAll joins the error of every failed
 // Ref (errors.Join), so errors.Is finds each.
 //
+// The SDK links no store or runtime driver beyond directories and the
+// linear and go runtimes. A program imports those it wants, as
+// database/sql users import a driver:
+//
+//	import (
+//		_ "github.com/manta-ml/manta/modelhost/s3store" // s3:// stores
+//		_ "github.com/manta-ml/manta/pyworker"          // the python runtime
+//	)
+//
+// Close of the process's last embedded member also closes the runtimes'
+// worker processes (modelhost.CloseRuntimes: the Python workers).
+//
 // Each member also serves HTTP (Config.HTTPAddr): POST
 // /v1/models/{id}/predict and GET /v1/status, which the manta command uses.
 package manta

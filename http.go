@@ -17,7 +17,6 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/modelhost"
-	"github.com/manta-ml/manta/modelhost/s3store"
 	"github.com/manta-ml/manta/ops"
 )
 
@@ -88,14 +87,11 @@ func (c *Client) Handler() http.Handler {
 	if c.host == nil {
 		mux.HandleFunc("GET /v1/models/{id}", c.httpModel)
 	}
-	if st, ok := c.store.(*s3store.Store); ok {
-		// MinIO's webhook notification target points here: a changed
-		// manifest or LATEST makes local activations look for a new version.
-		var opts []s3store.WebhookOption
-		if c.cfg.WebhookToken != "" {
-			opts = append(opts, s3store.WebhookToken(c.cfg.WebhookToken))
-		}
-		mux.Handle("POST /v1/hooks/minio", st.WebhookHandler(func(id string) { c.ReloadLocal(id) }, opts...))
+	if st, ok := c.store.(modelhost.ChangeNotifier); ok {
+		// MinIO's webhook notification target points here (the S3 store):
+		// a changed manifest or LATEST makes local activations look for a
+		// new version.
+		mux.Handle("POST /v1/hooks/minio", st.ChangeHandler(func(id string) { c.ReloadLocal(id) }, c.cfg.WebhookToken))
 	}
 	if c.host != nil {
 		// metrics, the Open Inference Protocol (/v2), /v1/members,

@@ -6,12 +6,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/manta-ml/manta/pyworker"
+	"github.com/manta-ml/manta/modelhost"
 )
 
 // runtimeCollector exports, at scrape time, what the SDK's member knows
-// beyond the actors and the cache: the Python workers and the speculative
-// strategies' counters.
+// beyond the actors and the cache: the worker processes of the registered
+// runtimes that report them (modelhost.WorkerReporter: the python runtime,
+// when a program imports it) and the speculative strategies' counters.
 type runtimeCollector struct {
 	c *Client
 
@@ -43,22 +44,27 @@ func (r *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (r *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
-	if s := pyworker.Started(); s != nil {
+	var workers modelhost.WorkerStats
+	reported := false
+	for _, name := range modelhost.Runtimes() {
+		rt, _ := modelhost.LookupRuntime(name)
+		wr, ok := rt.(modelhost.WorkerReporter)
+		if !ok {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		alive, restarts, mem := 0, 0, int64(0)
-		for _, w := range s.Workers(ctx) {
-			if w.Running {
-				alive++
-			}
-			restarts += w.Restarts
-			for _, m := range w.Models {
-				mem += m.MemoryBytes
-			}
+		if st, ok := wr.WorkerStats(ctx); ok {
+			workers.Alive += st.Alive
+			workers.Restarts += st.Restarts
+			workers.MemoryBytes += st.MemoryBytes
+			reported = true
 		}
 		cancel()
-		ch <- prometheus.MustNewConstMetric(r.workers, prometheus.GaugeValue, float64(alive))
-		ch <- prometheus.MustNewConstMetric(r.restarts, prometheus.CounterValue, float64(restarts))
-		ch <- prometheus.MustNewConstMetric(r.pyMem, prometheus.GaugeValue, float64(mem))
+	}
+	if reported {
+		ch <- prometheus.MustNewConstMetric(r.workers, prometheus.GaugeValue, float64(workers.Alive))
+		ch <- prometheus.MustNewConstMetric(r.restarts, prometheus.CounterValue, float64(workers.Restarts))
+		ch <- prometheus.MustNewConstMetric(r.pyMem, prometheus.GaugeValue, float64(workers.MemoryBytes))
 	}
 	ps := r.c.member.PlacementStats()
 	for event, n := range map[string]int64{

@@ -49,6 +49,7 @@ type Host struct {
 	activations   atomic.Int64
 	deactivations atomic.Int64
 	batches       atomic.Int64
+	queue         mailboxQueue // predict requests in the model actors' mailboxes (QueueDepth)
 
 	lastPressure atomic.Int64
 
@@ -175,7 +176,7 @@ func NewHost(store modelhost.Store, cache *modelhost.Cache, member string) *Host
 func (h *Host) Kind() *pcluster.Kind {
 	return pcluster.NewKind(cluster.KindModel, actor.PropsFromProducer(func() actor.Actor {
 		return &modelActor{host: h}
-	}, actor.WithDispatcher(mailboxes)))
+	}, actor.WithDispatcher(mailboxes), actor.WithMailbox(actor.Unbounded(&h.queue))))
 }
 
 // Counters returns the member's actor counters.

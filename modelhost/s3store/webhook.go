@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7/pkg/notification"
+
+	"github.com/manta-ml/manta/modelhost"
 )
 
 // maxEventBytes bounds a webhook request body (outside input).
@@ -179,3 +181,16 @@ func (s *Store) SubscribeWebhook(ctx context.Context, arn string) error {
 	}
 	return nil
 }
+
+// ChangeHandler is WebhookHandler as modelhost.ChangeNotifier, which the
+// SDK's member serves at POST /v1/hooks/minio (token: WebhookToken, when
+// not empty).
+func (s *Store) ChangeHandler(onChange func(modelID string), token string) http.Handler {
+	var opts []WebhookOption
+	if token != "" {
+		opts = append(opts, WebhookToken(token))
+	}
+	return s.WebhookHandler(onChange, opts...)
+}
+
+var _ modelhost.ChangeNotifier = (*Store)(nil)

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/manta-ml/manta/cluster/placement"
+	"github.com/manta-ml/manta/internal/flagenv"
 )
 
 // Validate checks the placement config and names the first problem.
@@ -51,14 +51,7 @@ func (c *PlacementConfig) Validate() error {
 //	--activate-timeout     MANTA_ACTIVATE_TIMEOUT     longest wait on a live member's activation answer (30s)
 //	--placement-weights    MANTA_PLACEMENT_WEIGHTS    memory=1,volume=1,models=0.25
 func (c *PlacementConfig) RegisterFlags(fs *flag.FlagSet) error {
-	var errs []error
-	env := func(name string, set func(string) error) {
-		if v, ok := os.LookupEnv(name); ok && v != "" {
-			if err := set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	}
+	b := flagenv.New(fs)
 	vars := []struct {
 		name, env, usage string
 		v                flag.Value
@@ -73,10 +66,9 @@ func (c *PlacementConfig) RegisterFlags(fs *flag.FlagSet) error {
 		{"placement-weights", "MANTA_PLACEMENT_WEIGHTS", "weights of placement's score: memory=1,volume=1,models=0.25", weightsFlag{&c.Weights}},
 	}
 	for _, f := range vars {
-		env(f.env, f.v.Set)
-		fs.Var(f.v, f.name, f.usage+" ("+f.env+")")
+		b.Var(f.v, f.name, f.env, f.usage)
 	}
-	return errors.Join(errs...)
+	return b.Err()
 }
 
 type enabledFlag struct{ disabled *bool }

@@ -12,5 +12,8 @@
 // `manta COMMAND --help` lists a command's flags, each with its default
 // and, where it has one, its environment variable (MANTA_STORE,
 // MANTA_HTTP, MANTA_CLUSTER, MANTA_ETCD, MANTA_BUDGET, MANTA_ADDR, …).
+// Every flag is bound to its variable the same way (internal/flagenv): the
+// variable sets the default, the flag wins, and a variable that does not
+// parse is a usage error.
 // Exit codes: 0 success, 1 a failed operation, 2 bad usage.
 package main

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/manta-ml/manta/internal/flagenv"
 )
 
 // exit codes: 0 success, 1 a failed operation, 2 bad usage.
@@ -59,8 +59,8 @@ var synopses = map[string]string{
 }
 
 // printUsage writes a command's usage: its synopsis, then every flag with
-// its default (the usage text names the environment variable that sets it,
-// where one does).
+// its default and the environment variable bound to it by flagenv, where
+// one is.
 func printUsage(w io.Writer, fs *flag.FlagSet) {
 	if syn, ok := synopses[fs.Name()]; ok {
 		fmt.Fprintf(w, "usage: %s\n\nflags:\n", syn)
@@ -68,7 +68,8 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "usage: manta %s [flags]\n\nflags:\n", fs.Name())
 	}
 	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
+		_, usage := flag.UnquoteUsage(f)
+		name := flagenv.TypeName(f)
 		if name != "" {
 			name = " " + name
 		}
@@ -77,17 +78,14 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		if f.DefValue != "" {
 			extra = append(extra, "default "+f.DefValue)
 		}
-		if m := envInUsage.FindString(f.Usage); m != "" {
-			extra = append(extra, "environment "+m)
+		if env := flagenv.Env(f); env != "" {
+			extra = append(extra, "environment "+env)
 		} else {
 			extra = append(extra, "no environment variable")
 		}
 		fmt.Fprintf(w, "      (%s)\n", strings.Join(extra, "; "))
 	})
 }
-
-// envInUsage finds the environment variable a flag's usage names.
-var envInUsage = regexp.MustCompile(`MANTA_[A-Z0-9_]+`)
 
 const usage = `manta: serve and query thousands of ML models
 
@@ -104,8 +102,9 @@ usage:
   manta bench    sdk [--duration 3s] | placement [flags] | cluster [--members 3] [--models 10000]
   manta lab      [-scenario …] [-seed 1] [-requests 20000]   compare speculative strategies (virtual clock)
 
-Every flag also reads an environment variable: MANTA_STORE, MANTA_HTTP, MANTA_CLUSTER,
-MANTA_ETCD, MANTA_BUDGET, MANTA_REDIS, MANTA_ADDR, MANTA_IDLE.
+Settings flags also read an environment variable (the flag wins; a value that does not
+parse is an error): MANTA_STORE, MANTA_HTTP, MANTA_CLUSTER, MANTA_ETCD, MANTA_BUDGET,
+MANTA_REDIS, MANTA_ADDR, MANTA_IDLE, MANTA_PORT, …; COMMAND --help names each one.
 Exit codes: 0 success, 1 failed operation, 2 bad usage.
 `
 
@@ -195,14 +194,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// env returns the environment variable or def.
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
-}
-
 func formatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
@@ -213,13 +204,4 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// envInt returns the environment variable as an int, or def when it is
-// unset or not a number.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(env(name, "")); err == nil {
-		return v
-	}
-	return def
 }

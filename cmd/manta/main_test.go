@@ -323,3 +323,39 @@ func TestMissingStore(t *testing.T) {
 		t.Fatalf("push to an S3 URL created %v in the working directory", entries)
 	}
 }
+
+// Serve's flags are bound to their environment variables one way: typed
+// values (ports, durations, sizes, booleans) come from the environment
+// parsed, the flag wins, and a value that does not parse is a usage error.
+func TestServeFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("MANTA_PORT", "7001")
+	t.Setenv("MANTA_IDLE", "90s")
+	t.Setenv("MANTA_BUDGET", "1.5GiB")
+	t.Setenv("MANTA_PROTECT_METRICS", "true")
+	t.Setenv("MANTA_REDIS_INFLIGHT", "64")
+	t.Setenv("MANTA_PPROF", "1")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	if err := f.register(fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"--idle", "2m"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Port != 7001 || cfg.IdleTimeout != 2*time.Minute || cfg.BudgetBytes != 3<<29 || !cfg.ProtectMetrics || !cfg.Pprof || f.redisInflight != 64 {
+		t.Fatalf("config %+v, inflight %d", cfg, f.redisInflight)
+	}
+	// Every serve flag has its variable, and --help says so.
+	_, out, _ := runCLI("serve", "--help")
+	if n := strings.Count(out, "\n  --"); n == 0 || n != strings.Count(out, "environment MANTA_") {
+		t.Fatalf("serve --help: %d flags, %d with a variable:\n%s", n, strings.Count(out, "environment MANTA_"), out)
+	}
+	t.Setenv("MANTA_REDIS_INFLIGHT", "lots")
+	if code, _, errOut := runCLI("serve"); code != exitUsage || !strings.Contains(errOut, "MANTA_REDIS_INFLIGHT") {
+		t.Fatalf("a bad MANTA_REDIS_INFLIGHT: exit %d, %q", code, errOut)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/manta-ml/manta/internal/flagenv"
 	"github.com/manta-ml/manta/modelhost"
 )
 
@@ -38,7 +39,12 @@ func cmdModels(args []string, stdout, stderr io.Writer) error {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("models "+sub, flag.ContinueOnError)
-	store := fs.String("store", env("MANTA_STORE", "./models"), "model store (MANTA_STORE)")
+	store := new(string)
+	b := flagenv.New(fs)
+	b.String(store, "store", "MANTA_STORE", "./models", "model store: a directory or s3://bucket/prefix?endpoint=host:port")
+	if err := b.Err(); err != nil {
+		return usageError{msg: err.Error()}
+	}
 	latest := fs.Bool("latest", false, "push: also point LATEST at the new version")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterleaved(fs, args[1:])

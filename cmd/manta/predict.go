@@ -12,15 +12,24 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
+	"github.com/manta-ml/manta/internal/flagenv"
 )
 
 var httpClient = &http.Client{Timeout: 2 * time.Minute}
 
 var tokenFlag *string
 
-func addrFlag(fs *flag.FlagSet) *string {
-	tokenFlag = fs.String("token", env("MANTA_TOKEN", ""), "bearer token of the member's HTTP API (MANTA_TOKEN)")
-	return fs.String("addr", env("MANTA_ADDR", "127.0.0.1:8080"), "HTTP address of a member (MANTA_ADDR)")
+// addrFlag binds --addr and --token (and their environment variables) on fs.
+func addrFlag(fs *flag.FlagSet) (*string, error) {
+	addr := new(string)
+	tokenFlag = new(string)
+	b := flagenv.New(fs)
+	b.String(tokenFlag, "token", "MANTA_TOKEN", "", "bearer token of the member's HTTP API")
+	b.String(addr, "addr", "MANTA_ADDR", "127.0.0.1:8080", "HTTP address of a member")
+	if err := b.Err(); err != nil {
+		return nil, usageError{msg: err.Error()}
+	}
+	return addr, nil
 }
 
 // do sends an HTTP request to a member with the bearer token, if any.
@@ -43,7 +52,10 @@ func do(method, url string, body io.Reader) (*http.Response, error) {
 
 func cmdPredict(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
-	addr := addrFlag(fs)
+	addr, err := addrFlag(fs)
+	if err != nil {
+		return err
+	}
 	timeout := fs.Duration("timeout", 0, "request timeout (default: the member's)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -91,7 +103,10 @@ func cmdPredict(args []string, stdout, stderr io.Writer) error {
 
 func cmdReload(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
-	addr := addrFlag(fs)
+	addr, err := addrFlag(fs)
+	if err != nil {
+		return err
+	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -114,7 +129,10 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	addr := addrFlag(fs)
+	addr, err := addrFlag(fs)
+	if err != nil {
+		return err
+	}
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -171,7 +189,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 
 func cmdWhere(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("where", flag.ContinueOnError)
-	addr := addrFlag(fs)
+	addr, err := addrFlag(fs)
+	if err != nil {
+		return err
+	}
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

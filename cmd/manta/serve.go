@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/manta-ml/manta"
 	"github.com/manta-ml/manta/cluster"
-	"github.com/manta-ml/manta/internal/bytesize"
+	"github.com/manta-ml/manta/internal/flagenv"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/internal/secretfile"
 	"github.com/manta-ml/manta/ops"
@@ -29,46 +30,54 @@ var (
 	_ router.Speculator = (*manta.Client)(nil)
 )
 
-// serveFlags fills a manta.Config from flags and environment variables.
+// serveFlags fills a manta.Config from flags and environment variables,
+// each flag bound to its variable by flagenv.
 type serveFlags struct {
-	store, httpAddr, provider, etcd, budget, redis, idle, host, member string
-	port                                                               int
-	redisStreams, redisMinIdle, redisCA, redisPassFile                 string
-	httpToken, httpTokenFile                                           string
-	tlsCert, tlsKey, tlsCA                                             string
-	placement                                                          cluster.PlacementConfig
-	redisInflight                                                      int
-	protectMetrics                                                     bool
-	maxPayload                                                         string
+	store, httpAddr, provider, etcd, redis, host, member string
+	budget, maxPayload                                   int64
+	idle, redisMinIdle                                   time.Duration
+	port, redisInflight                                  int
+	redisStreams, redisCA, redisPassFile                 string
+	httpToken, httpTokenFile                             string
+	tlsCert, tlsKey, tlsCA                               string
+	placement                                            cluster.PlacementConfig
+	protectMetrics, pprof                                bool
+	logFormat, logLevel, activationLog                   string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) error {
 	f.placement = cluster.DefaultPlacementConfig()
-	if err := f.placement.RegisterFlags(fs); err != nil {
+	perr := f.placement.RegisterFlags(fs)
+	b := flagenv.New(fs)
+	b.String(&f.store, "store", "MANTA_STORE", "./models", "model store: a directory or s3://bucket/prefix?endpoint=host:port")
+	b.String(&f.httpAddr, "http", "MANTA_HTTP", "127.0.0.1:8080", "HTTP listen address, empty for none")
+	b.String(&f.provider, "cluster", "MANTA_CLUSTER", "local", "cluster provider: local, etcd or automanaged")
+	b.String(&f.etcd, "etcd", "MANTA_ETCD", "", "etcd endpoints, comma separated")
+	b.Bytes(&f.maxPayload, "max-payload", "MANTA_MAX_PAYLOAD", 0, "largest request payload, e.g. 16MiB (larger ones get too_large; default 16MiB)")
+	b.Bytes(&f.budget, "budget", "MANTA_BUDGET", 0, "model memory budget, e.g. 4GiB (default half the memory)")
+	b.String(&f.redis, "redis", "MANTA_REDIS", "", "Redis URL to ingest requests from streams")
+	b.Duration(&f.idle, "idle", "MANTA_IDLE", 5*time.Minute, "deactivate a model idle this long")
+	b.String(&f.host, "host", "MANTA_HOST", "127.0.0.1", "cluster (gRPC) listen host")
+	b.Int(&f.port, "port", "MANTA_PORT", 0, "cluster (gRPC) port, 0 for a free one")
+	b.String(&f.member, "member", "MANTA_MEMBER", "", "member name in responses, default its address")
+	b.String(&f.redisStreams, "redis-streams", "MANTA_REDIS_STREAMS", "manta:requests", "request streams, comma separated")
+	b.Duration(&f.redisMinIdle, "redis-min-idle", "MANTA_REDIS_MIN_IDLE", time.Minute, "reclaim entries pending this long on a dead consumer")
+	b.Int(&f.redisInflight, "redis-inflight", "MANTA_REDIS_INFLIGHT", 1024, "stream entries in flight at most")
+	b.String(&f.redisPassFile, "redis-password-file", "MANTA_REDIS_PASSWORD_FILE", "", "read the Redis password from this file instead of the URL")
+	b.String(&f.redisCA, "redis-ca", "MANTA_REDIS_CA", "", "CA of the Redis server's certificate, for rediss://")
+	b.String(&f.httpToken, "http-token", "MANTA_HTTP_TOKEN", "", "require this bearer token on /v1, /v2 and the page")
+	b.String(&f.tlsCert, "tls-cert", "MANTA_TLS_CERT", "", "member certificate for mutual TLS between members")
+	b.String(&f.tlsKey, "tls-key", "MANTA_TLS_KEY", "", "its private key")
+	b.String(&f.tlsCA, "tls-ca", "MANTA_TLS_CA", "", "the CA that signs every member's certificate")
+	b.Bool(&f.protectMetrics, "protect-metrics", "MANTA_PROTECT_METRICS", false, "require the bearer token on /metrics too")
+	b.String(&f.httpTokenFile, "http-token-file", "MANTA_HTTP_TOKEN_FILE", "", "read the bearer token from this file")
+	b.Bool(&f.pprof, "pprof", "MANTA_PPROF", false, "serve /debug/pprof/ on the HTTP address (behind the token, if any)")
+	b.String(&f.logFormat, "log-format", "MANTA_LOG_FORMAT", "text", "log format: text or json")
+	b.String(&f.logLevel, "log-level", "MANTA_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	b.String(&f.activationLog, "activation-log", "MANTA_ACTIVATION_LOG", "", "append every activation and deactivation of this member to this file (the soak's and bench cluster's double-activation check)")
+	if err := errors.Join(perr, b.Err()); err != nil {
 		return usageError{msg: err.Error()}
 	}
-	fs.StringVar(&f.store, "store", env("MANTA_STORE", "./models"), "model store: a directory or s3://bucket/prefix?endpoint=host:port (MANTA_STORE)")
-	fs.StringVar(&f.httpAddr, "http", env("MANTA_HTTP", "127.0.0.1:8080"), "HTTP listen address, empty for none (MANTA_HTTP)")
-	fs.StringVar(&f.provider, "cluster", env("MANTA_CLUSTER", "local"), "cluster provider: local, etcd or automanaged (MANTA_CLUSTER)")
-	fs.StringVar(&f.etcd, "etcd", env("MANTA_ETCD", ""), "etcd endpoints, comma separated (MANTA_ETCD)")
-	fs.StringVar(&f.maxPayload, "max-payload", env("MANTA_MAX_PAYLOAD", ""), "largest request payload, e.g. 16MiB (MANTA_MAX_PAYLOAD; larger ones get too_large)")
-	fs.StringVar(&f.budget, "budget", env("MANTA_BUDGET", ""), "model memory budget, e.g. 4GiB (MANTA_BUDGET; default half the memory)")
-	fs.StringVar(&f.redis, "redis", env("MANTA_REDIS", ""), "Redis URL to ingest requests from streams (MANTA_REDIS)")
-	fs.StringVar(&f.idle, "idle", env("MANTA_IDLE", "5m"), "deactivate a model idle this long (MANTA_IDLE)")
-	fs.StringVar(&f.host, "host", env("MANTA_HOST", "127.0.0.1"), "cluster (gRPC) listen host (MANTA_HOST)")
-	fs.IntVar(&f.port, "port", envInt("MANTA_PORT", 0), "cluster (gRPC) port, 0 for a free one (MANTA_PORT)")
-	fs.StringVar(&f.member, "member", env("MANTA_MEMBER", ""), "member name in responses, default its address (MANTA_MEMBER)")
-	fs.StringVar(&f.redisStreams, "redis-streams", env("MANTA_REDIS_STREAMS", "manta:requests"), "request streams, comma separated (MANTA_REDIS_STREAMS)")
-	fs.StringVar(&f.redisMinIdle, "redis-min-idle", env("MANTA_REDIS_MIN_IDLE", "1m"), "reclaim entries pending this long on a dead consumer (MANTA_REDIS_MIN_IDLE)")
-	fs.IntVar(&f.redisInflight, "redis-inflight", envInt("MANTA_REDIS_INFLIGHT", 1024), "stream entries in flight at most (MANTA_REDIS_INFLIGHT)")
-	fs.StringVar(&f.redisPassFile, "redis-password-file", env("MANTA_REDIS_PASSWORD_FILE", ""), "read the Redis password from this file instead of the URL (MANTA_REDIS_PASSWORD_FILE)")
-	fs.StringVar(&f.redisCA, "redis-ca", env("MANTA_REDIS_CA", ""), "CA of the Redis server's certificate, for rediss:// (MANTA_REDIS_CA)")
-	fs.StringVar(&f.httpToken, "http-token", env("MANTA_HTTP_TOKEN", ""), "require this bearer token on /v1, /v2 and the page (MANTA_HTTP_TOKEN)")
-	fs.StringVar(&f.tlsCert, "tls-cert", env("MANTA_TLS_CERT", ""), "member certificate for mutual TLS between members (MANTA_TLS_CERT)")
-	fs.StringVar(&f.tlsKey, "tls-key", env("MANTA_TLS_KEY", ""), "its private key (MANTA_TLS_KEY)")
-	fs.StringVar(&f.tlsCA, "tls-ca", env("MANTA_TLS_CA", ""), "the CA that signs every member's certificate (MANTA_TLS_CA)")
-	fs.BoolVar(&f.protectMetrics, "protect-metrics", env("MANTA_PROTECT_METRICS", "") == "1" || env("MANTA_PROTECT_METRICS", "") == "true", "require the bearer token on /metrics too (MANTA_PROTECT_METRICS=1)")
-	fs.StringVar(&f.httpTokenFile, "http-token-file", env("MANTA_HTTP_TOKEN_FILE", ""), "read the bearer token from this file (MANTA_HTTP_TOKEN_FILE)")
 	return nil
 }
 
@@ -81,9 +90,9 @@ func (f *serveFlags) routerConfig(member string) (router.Config, error) {
 	rc.InFlight = f.redisInflight
 	rc.TLSCAFile = f.redisCA
 	rc.PasswordFile = f.redisPassFile
-	d, err := time.ParseDuration(f.redisMinIdle)
-	if err != nil || d <= 0 {
-		return rc, usagef("--redis-min-idle: bad duration %q", f.redisMinIdle)
+	d := f.redisMinIdle
+	if d <= 0 {
+		return rc, usagef("--redis-min-idle: %v is not positive", d)
 	}
 	rc.MinIdle = d
 	rc.ReclaimInterval = d / 4
@@ -112,27 +121,21 @@ func (f *serveFlags) config() (manta.Config, error) {
 	if f.etcd != "" {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
 	}
-	if f.maxPayload != "" {
-		b, err := bytesize.Parse(f.maxPayload)
-		if err != nil || b <= 0 || b > math.MaxInt32 {
-			return cfg, usagef("--max-payload: bad size %q", f.maxPayload)
+	if f.maxPayload != 0 {
+		if f.maxPayload > math.MaxInt32 {
+			return cfg, usagef("--max-payload: %d bytes is too large", f.maxPayload)
 		}
-		cfg.MaxPayloadBytes = int(b)
+		cfg.MaxPayloadBytes = int(f.maxPayload)
 	}
-	if f.budget != "" {
-		b, err := bytesize.Parse(f.budget)
-		if err != nil {
-			return cfg, usagef("--budget: %v", err)
-		}
-		cfg.BudgetBytes = b
+	if f.budget != 0 {
+		cfg.BudgetBytes = f.budget
 	}
-	d, err := time.ParseDuration(f.idle)
-	if err != nil || d <= 0 {
-		return cfg, usagef("--idle: bad duration %q", f.idle)
+	if f.idle <= 0 {
+		return cfg, usagef("--idle: %v is not positive", f.idle)
 	}
 	cfg.HTTPToken = f.httpToken
 	cfg.ProtectMetrics = f.protectMetrics
-	cfg.Pprof = env("MANTA_PPROF", "") != ""
+	cfg.Pprof = f.pprof
 	if f.httpTokenFile != "" {
 		tok, err := secretfile.Read(f.httpTokenFile)
 		if err != nil {
@@ -140,7 +143,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 		}
 		cfg.HTTPToken = strings.TrimSpace(tok)
 	}
-	cfg.IdleTimeout = d
+	cfg.IdleTimeout = f.idle
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{msg: err.Error()}
 	}
@@ -172,18 +175,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "manta: created the store directory %s (it did not exist; push models with manta models push DIR --store %s)\n", cfg.Store, cfg.Store)
 		}
 	}
-	logger, err := ops.NewLogger(stderr, ops.LogConfig{Format: env("MANTA_LOG_FORMAT", "text"), Level: env("MANTA_LOG_LEVEL", "info")})
+	logger, err := ops.NewLogger(stderr, ops.LogConfig{Format: f.logFormat, Level: f.logLevel})
 	if err != nil {
-		return usagef("MANTA_LOG_FORMAT/MANTA_LOG_LEVEL: %v", err)
+		return usagef("--log-format/--log-level: %v", err)
 	}
 	cfg.Logger = logger
-	if p := os.Getenv("MANTA_ACTIVATION_LOG"); p != "" {
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if p := f.activationLog; p != "" {
+		log, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		cfg.ActivationLog = f
+		defer log.Close()
+		cfg.ActivationLog = log
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -72,10 +72,18 @@ soak: setup ## chaos soak: 3 members, Redis, MinIO, Python, faults injected (SOA
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s); fails only on a real crasher or failure
 	$(GO) run ./internal/fuzzrun -fuzztime $${FUZZTIME:-60s}
 
+# The Python worker's messages come from the same api/*.proto: protoc writes
+# api/*_pb2.py, whose `from api import manta_pb2` becomes an import from the
+# worker's package (pyworker's TestPythonProtoGenerated checks they are current).
 .PHONY: proto
-proto: ## regenerate api/*.pb.go and cluster/internal/wire/wire.pb.go with Debian's protoc and the pinned protoc-gen-go
+proto: ## regenerate api/*.pb.go, cluster/internal/wire/wire.pb.go and the Python worker's *_pb2.py with Debian's protoc and the pinned protoc-gen-go
 	@./scripts/setup.sh
 	protoc --go_out=. --go_opt=module=github.com/manta-ml/manta api/*.proto cluster/internal/wire/wire.proto
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	protoc --python_out="$$tmp" api/manta.proto api/worker.proto && \
+	for f in manta_pb2 worker_pb2; do \
+	  sed 's/^from api import /from manta_worker import /' "$$tmp/api/$$f.py" > pyworker/manta_worker/$$f.py; \
+	done
 
 .PHONY: clean
 clean: ## remove build output and the demo's files

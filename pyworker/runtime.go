@@ -151,7 +151,7 @@ func inferFormat(entrypoint string) string {
 func lookPython(python string) (string, error) {
 	p, err := exec.LookPath(python)
 	if err != nil {
-		return "", fmt.Errorf("pyworker: python interpreter %q not found (set MANTA_PYTHON or Config.Python; Debian: apt-get install python3 python3-numpy python3-sklearn python3-joblib): %w", python, err)
+		return "", fmt.Errorf("pyworker: python interpreter %q not found (set MANTA_PYTHON or Config.Python; Debian: apt-get install python3 python3-numpy python3-sklearn python3-joblib python3-protobuf): %w", python, err)
 	}
 	return p, nil
 }

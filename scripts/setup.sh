@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Manta's tests and demo use: Debian packages (Redis, etcd,
-# protoc, Python with numpy/sklearn/joblib) and, into the project-local .bin,
+# protoc, Python with numpy/sklearn/joblib/protobuf) and, into the project-local .bin,
 # the MinIO server and protoc-gen-go. Idempotent and quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.bin"
 mkdir -p "$BIN"
 
-PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib)
+PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib python3-protobuf)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,9 +15,10 @@ var (
 )
 
 // pythonModules are what the Python worker's tests need.
-var pythonModules = []string{"numpy", "sklearn", "joblib"}
+var pythonModules = []string{"numpy", "sklearn", "joblib", "google.protobuf"}
 
-// Python returns an interpreter that can import numpy, sklearn and joblib:
+// Python returns an interpreter that can import numpy, sklearn, joblib and
+// protobuf (the worker protocol's generated messages):
 // $MANTA_PYTHON when set, else Debian's /usr/bin/python3 (which has them
 // from apt; a pyenv or venv python3 earlier on PATH often does not), else
 // python3 on PATH. With none, the test is skipped, or fails under CI.

@@ -15,7 +15,10 @@ import sys
 import time
 import traceback
 
-from manta_worker import wire
+try:
+    from manta_worker import wire
+except ImportError:  # no python3-protobuf: main reports it, with what else is missing
+    wire = None
 
 PROTOCOL = 1
 
@@ -25,6 +28,7 @@ _DEBIAN = {
     "sklearn": "python3-sklearn",
     "joblib": "python3-joblib",
     "xgboost": "python3-xgboost",
+    "google.protobuf": "python3-protobuf",
 }
 
 # Exceptions that mean "the input was wrong" rather than "the model broke".
@@ -78,7 +82,7 @@ def error_of(e, code=None):
         code = wire.BAD_INPUT if isinstance(e, BAD_INPUT_TYPES) else wire.INTERNAL
     if code == wire.INTERNAL:
         log("".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip())
-    return wire.encode_error(code, type_name(e), message_of(e))
+    return wire.error(code, type_name(e), message_of(e))
 
 
 def check_imports(required):
@@ -136,10 +140,10 @@ class Model:
     """One loaded model: what to call, and what it has done."""
 
     def __init__(self, req):
-        self.handle = req["handle"]
-        self.model_id = req["model_id"]
-        self.version = req["version"]
-        self.options = req["options"]
+        self.handle = req.handle
+        self.model_id = req.model_id
+        self.version = req.version
+        self.options = dict(req.options)
         self.obj = None
         self.module = None
         self.input_kind = wire.INPUT_FEATURES
@@ -236,10 +240,10 @@ def _tensor(np, a, n):
     k = a.dtype.kind
     if k == "f":
         a = np.ascontiguousarray(a, dtype="<f8")
-        return wire.encode_tensor(wire.DTYPE_FLOAT64, a.shape, a.tobytes())
+        return wire.tensor(wire.DTYPE_FLOAT64, a.shape, a.tobytes())
     if k in "iu":
         a = np.ascontiguousarray(a, dtype="<i8")
-        return wire.encode_tensor(wire.DTYPE_INT64, a.shape, a.tobytes())
+        return wire.tensor(wire.DTYPE_INT64, a.shape, a.tobytes())
     return None
 
 
@@ -277,49 +281,49 @@ class Worker:
         try:
             h = getattr(self, "do_" + kind, None) if kind else None
             if h is None:
-                return wire.encode_response(rid, wire.encode_error(wire.INTERNAL, "ProtocolError", "unknown request kind"))
+                return wire.response(rid, wire.error(wire.INTERNAL, "ProtocolError", "unknown request kind"))
             return h(rid, req)
         except (Exception, SystemExit) as e:  # noqa: BLE001 - the worker must survive its models
-            return wire.encode_response(rid, error_of(e, wire.INTERNAL))
+            return wire.response(rid, error_of(e, wire.INTERNAL))
 
     def do_ping(self, rid, _req):
         if self.import_error:
-            return wire.encode_response(rid, wire.encode_error(wire.LOAD_FAILED, "ImportError", self.import_error))
-        pong = wire.encode_pong(os.getpid(), sys.version.split()[0] + " " + sys.executable, self.versions, rss(), PROTOCOL)
-        return wire.encode_response(rid, kind="pong", body=pong)
+            return wire.response(rid, wire.error(wire.LOAD_FAILED, "ImportError", self.import_error))
+        pong = wire.pong(os.getpid(), sys.version.split()[0] + " " + sys.executable, self.versions, rss(), PROTOCOL)
+        return wire.response(rid, kind="pong", body=pong)
 
     def do_shutdown(self, rid, _req):
-        return wire.encode_response(rid)
+        return wire.response(rid)
 
     def do_stats(self, rid, _req):
-        ms = [wire.encode_model_stats(m.handle, m.model_id, m.version, m.load_nanos, m.memory, m.batches, m.rows, m.errors)
+        ms = [wire.model_stats(m.handle, m.model_id, m.version, m.load_nanos, m.memory, m.batches, m.rows, m.errors)
               for m in self.models.values()]
-        return wire.encode_response(rid, kind="stats", body=wire.encode_stats(os.getpid(), rss(), ms))
+        return wire.response(rid, kind="stats", body=wire.stats(os.getpid(), rss(), ms))
 
     def do_unload(self, rid, req):
-        m = self.models.pop(req["handle"], None)
+        m = self.models.pop(req.handle, None)
         if m is not None:
             if m.module:
                 sys.modules.pop(m.module, None)
             del m
             gc.collect()
-        return wire.encode_response(rid)
+        return wire.response(rid)
 
     def do_load(self, rid, req):
-        if req["handle"] in self.models:
-            return wire.encode_response(rid, wire.encode_error(wire.INTERNAL, "ProtocolError", "handle %d already loaded" % req["handle"]))
+        if req.handle in self.models:
+            return wire.response(rid, wire.error(wire.INTERNAL, "ProtocolError", "handle %d already loaded" % req.handle))
         m = Model(req)
-        fmt = req["format"] or infer_format(req["entrypoint"])
+        fmt = req.format or infer_format(req.entrypoint)
         gc.collect()
         before = rss()
         t0 = time.perf_counter_ns()
         try:
             if fmt not in FORMATS:
-                raise ValueError("unknown python model format %r (known: %s)" % (req["format"] or req["entrypoint"], ", ".join(FORMATS)))
+                raise ValueError("unknown python model format %r (known: %s)" % (req.format or req.entrypoint, ", ".join(FORMATS)))
             if fmt == "python-class":
-                _load_python_class(m, req["dir"], req["entrypoint"])
+                _load_python_class(m, req.dir, req.entrypoint)
             else:
-                path = os.path.join(req["dir"], req["entrypoint"])
+                path = os.path.join(req.dir, req.entrypoint)
                 if fmt == "xgboost":
                     _load_xgboost(m, path)
                 else:
@@ -328,28 +332,27 @@ class Worker:
             if m.module:
                 sys.modules.pop(m.module, None)
             log("load %s@%s failed: %s: %s" % (m.model_id, m.version, type_name(e), message_of(e)))
-            return wire.encode_response(rid, wire.encode_error(wire.LOAD_FAILED, type_name(e), message_of(e)))
+            return wire.response(rid, wire.error(wire.LOAD_FAILED, type_name(e), message_of(e)))
         m.load_nanos = time.perf_counter_ns() - t0
         gc.collect()
         after = rss()
         m.memory = max(after - before, 0)
         self.models[m.handle] = m
-        res = wire.encode_load_result(before, after, m.load_nanos, m.n_features, m.input_kind,
+        res = wire.load_result(before, after, m.load_nanos, m.n_features, m.input_kind,
                                       type_name(m.obj), m.proba is not None)
-        return wire.encode_response(rid, kind="load", body=res)
+        return wire.response(rid, kind="load", body=res)
 
     def do_predict(self, rid, req):
-        m = self.models.get(req["handle"])
+        m = self.models.get(req.handle)
         if m is None:
             # Not the model's fault, nor the caller's: a predict racing its
             # unload, or a supervisor bug.
-            return wire.encode_response(rid, wire.encode_error(wire.INTERNAL, "ProtocolError", "no model loaded under handle %d" % req["handle"]))
+            return wire.response(rid, wire.error(wire.INTERNAL, "ProtocolError", "no model loaded under handle %d" % req.handle))
         m.batches += 1
         if m.input_kind == wire.INPUT_FEATURES:
-            t = req["features"]
-            if t is None:
-                return wire.encode_response(rid, wire.encode_error(wire.BAD_INPUT, "ProtocolError", "feature model called without features"))
-            X = self._array(t)
+            if not req.HasField("features"):
+                return wire.response(rid, wire.error(wire.BAD_INPUT, "ProtocolError", "feature model called without features"))
+            X = self._array(req.features)
             n = X.shape[0]
             m.rows += n
             try:
@@ -357,13 +360,13 @@ class Worker:
             except (Exception, SystemExit) as e:  # noqa: BLE001
                 if n == 1:
                     m.errors += 1
-                    return wire.encode_response(rid, error_of(e))
+                    return wire.response(rid, error_of(e))
                 try:
                     body = self._rowwise(m, n, lambda i: self._predict_features(m, X[i:i + 1], single=True), e)
                 except (Exception, SystemExit) as e2:  # noqa: BLE001
-                    return wire.encode_response(rid, error_of(e2))
+                    return wire.response(rid, error_of(e2))
         else:
-            inputs, cts = req["inputs"], req["content_types"]
+            inputs, cts = req.inputs, req.content_types
             n = len(inputs)
             m.rows += n
             rows = []
@@ -371,11 +374,11 @@ class Worker:
                 ct = cts[i] if i < len(cts) else ""
                 if ct in ("", "application/json") or ct.startswith("application/json;"):
                     try:
-                        rows.append(json.loads(bytes(b)))
+                        rows.append(json.loads(b))
                     except ValueError as e:
                         rows.append(e)
                 else:
-                    rows.append(bytes(b))
+                    rows.append(b)
             try:
                 if any(isinstance(r, Exception) for r in rows):
                     raise ValueError("invalid JSON input")
@@ -384,20 +387,20 @@ class Worker:
                 if n == 1:
                     m.errors += 1
                     err = rows[0] if isinstance(rows[0], Exception) else e
-                    return wire.encode_response(rid, error_of(err))
+                    return wire.response(rid, error_of(err))
                 try:
                     body = self._rowwise(m, n, lambda i: self._predict_raw_row(m, rows[i]), e)
                 except (Exception, SystemExit) as e2:  # noqa: BLE001
-                    return wire.encode_response(rid, error_of(e2))
-        return wire.encode_response(rid, kind="predict", body=body)
+                    return wire.response(rid, error_of(e2))
+        return wire.response(rid, kind="predict", body=body)
 
     def _array(self, t):
         np = self.np
-        dt = {wire.DTYPE_FLOAT64: "<f8", wire.DTYPE_FLOAT32: "<f4", wire.DTYPE_INT64: "<i8"}.get(t["dtype"])
+        dt = {wire.DTYPE_FLOAT64: "<f8", wire.DTYPE_FLOAT32: "<f4", wire.DTYPE_INT64: "<i8"}.get(t.dtype)
         if dt is None:
-            raise ValueError("unknown tensor dtype %d" % t["dtype"])
-        a = np.frombuffer(t["data"], dtype=dt)
-        return a.reshape(t["shape"]) if t["shape"] else a
+            raise ValueError("unknown tensor dtype %d" % t.dtype)
+        a = np.frombuffer(t.data, dtype=dt)
+        return a.reshape(tuple(t.shape)) if t.shape else a
 
     def _predict_features(self, m, X, single=False):
         np = self.np
@@ -415,7 +418,7 @@ class Worker:
                 prt = _tensor(np, proba, n)
                 if prt is None:
                     raise RuntimeError("predict_proba returned non-numeric values")
-            return wire.encode_predict_result(prediction=pt, probabilities=prt)
+            return wire.predict_result(prediction=pt, probabilities=prt)
         # Non-numeric predictions (class labels as strings, ...): JSON rows.
         y = np.asarray(y)
         outs = []
@@ -424,7 +427,7 @@ class Worker:
             if proba is not None:
                 doc["probabilities"] = np.asarray(proba[i]).tolist()
             outs.append(json.dumps(doc, separators=(",", ":"), allow_nan=False).encode())
-        return wire.encode_predict_result(outputs=outs)
+        return wire.predict_result(outputs=outs)
 
     def _predict_raw(self, m, rows, single=False):
         out = m.predict(rows)
@@ -454,13 +457,13 @@ class Worker:
                 continue
             try:
                 outs.append(bytes(o) if isinstance(o, (bytes, bytearray)) else _json_row(o))
-                errs.append(b"")
+                errs.append(None)
             except (ValueError, TypeError) as e:
                 outs.append(b"")
                 errs.append(error_of(RuntimeError("output is not JSON: %s" % message_of(e)), wire.INTERNAL))
                 any_err = True
                 m.errors += 1
-        return wire.encode_predict_result(outputs=outs, row_errors=errs if any_err else None)
+        return wire.predict_result(outputs=outs, row_errors=errs if any_err else None)
 
     def _rowwise(self, m, n, one, batch_err):
         """The batch raised: run it row by row, so one bad row fails alone."""
@@ -469,7 +472,7 @@ class Worker:
         for i in range(n):
             try:
                 results.append(one(i))
-                errs.append(b"")
+                errs.append(None)
             except (Exception, SystemExit) as e:  # noqa: BLE001
                 results.append(None)
                 errs.append(error_of(e))
@@ -503,7 +506,7 @@ class Worker:
             except (ValueError, TypeError) as e:
                 outs.append(b"")
                 errs[i] = error_of(RuntimeError("output is not JSON: %s" % message_of(e)), wire.INTERNAL)
-        return wire.encode_predict_result(outputs=outs, row_errors=errs)
+        return wire.predict_result(outputs=outs, row_errors=errs)
 
 
 def _write_all(fd, data):
@@ -522,6 +525,12 @@ def main(fd_in, fd_out):
         pass
     required = [p for p in os.environ.get("MANTA_WORKER_REQUIRE", "numpy,sklearn,joblib").split(",") if p]
     max_frame = int(os.environ.get("MANTA_WORKER_MAX_FRAME", str(256 << 20)))
+    if wire is None:
+        # Without the protocol's messages no answer can be sent: say what
+        # is missing on stderr (the supervisor's error quotes it) and exit.
+        _, import_error = check_imports(required + ["google.protobuf"])
+        log(import_error)
+        return 3
     versions, import_error = check_imports(required)
     if import_error:
         log(import_error)

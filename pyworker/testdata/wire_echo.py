@@ -1,7 +1,7 @@
 """Codec check for wire_test.go: decodes every WorkerRequest frame on stdin
 with manta_worker.wire and answers with two frames: a WorkerResponse whose
 predict.outputs[0] is the decoded request as JSON, and a WorkerResponse the
-Go test expects field for field (every encoder used)."""
+Go test expects field for field (every message builder used)."""
 
 import base64
 import json
@@ -11,14 +11,25 @@ import sys
 from manta_worker import wire
 
 
-def jsonable(v):
-    if isinstance(v, memoryview):
-        return base64.b64encode(bytes(v)).decode()
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [jsonable(x) for x in v]
-    return v
+def jsonable(msg):
+    """A message as a dict of every field (unset sub-messages as None), by
+    the generated descriptor: what the worker reads of a request."""
+    if msg is None:
+        return None
+    out = {}
+    for f in msg.DESCRIPTOR.fields:
+        v = getattr(msg, f.name)
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            out[f.name] = dict(v)
+        elif f.label == f.LABEL_REPEATED:
+            out[f.name] = [base64.b64encode(x).decode() if isinstance(x, bytes) else x for x in v]
+        elif f.message_type is not None:
+            out[f.name] = jsonable(v) if msg.HasField(f.name) else None
+        elif isinstance(v, bytes):
+            out[f.name] = base64.b64encode(v).decode()
+        else:
+            out[f.name] = v
+    return out
 
 
 def main():
@@ -32,28 +43,28 @@ def main():
             rid, kind, req = wire.decode_request(body)
             doc = {"id": rid, "kind": kind, "body": jsonable(req)}
         except wire.DecodeError as e:
-            doc = {"error": str(e)}
-        echo = wire.encode_response(rid if "id" in doc else 0, kind="predict",
-                                    body=wire.encode_predict_result(outputs=[json.dumps(doc, sort_keys=True).encode()]))
+            doc = {"error": type(e).__name__}
+        echo = wire.response(rid if "id" in doc else 0, kind="predict",
+                             body=wire.predict_result(outputs=[json.dumps(doc, sort_keys=True).encode()]))
         out.write(wire.frame(echo))
-        full = wire.encode_response(
+        full = wire.response(
             2**63 + 5,
-            error=wire.encode_error(wire.BAD_INPUT, "ValueError", "bad \u00e9"),
+            error=wire.error(wire.BAD_INPUT, "ValueError", "bad \u00e9"),
             kind="predict",
-            body=wire.encode_predict_result(
-                prediction=wire.encode_tensor(wire.DTYPE_FLOAT64, [2, 1], (1.5).hex().encode()[:0] + bytes(16)),
-                probabilities=wire.encode_tensor(wire.DTYPE_INT64, [2, 3], bytes(48)),
+            body=wire.predict_result(
+                prediction=wire.tensor(wire.DTYPE_FLOAT64, [2, 1], bytes(16)),
+                probabilities=wire.tensor(wire.DTYPE_INT64, [2, 3], bytes(48)),
                 outputs=[b"{}", b""],
-                row_errors=[b"", wire.encode_error(wire.INTERNAL, "ZeroDivisionError", "division by zero")],
+                row_errors=[None, wire.error(wire.INTERNAL, "ZeroDivisionError", "division by zero")],
             ),
         )
         out.write(wire.frame(full))
         for kind, body in (
-            ("load", wire.encode_load_result(100, 2**40, 12345, 8, wire.INPUT_RAW, "sklearn.linear_model.LinearRegression", True)),
-            ("stats", wire.encode_stats(42, 1 << 30, [wire.encode_model_stats(7, "m", "3", 9, 10, 11, 12, 13)])),
-            ("pong", wire.encode_pong(42, "3.11.2", {"numpy": "1.24.2", "sklearn": "1.2.1"}, 123456, 1)),
+            ("load", wire.load_result(100, 2**40, 12345, 8, wire.INPUT_RAW, "sklearn.linear_model.LinearRegression", True)),
+            ("stats", wire.stats(42, 1 << 30, [wire.model_stats(7, "m", "3", 9, 10, 11, 12, 13)])),
+            ("pong", wire.pong(42, "3.11.2", {"numpy": "1.24.2", "sklearn": "1.2.1"}, 123456, 1)),
         ):
-            out.write(wire.frame(wire.encode_response(9, kind=kind, body=body)))
+            out.write(wire.frame(wire.response(9, kind=kind, body=body)))
         out.flush()
 
 

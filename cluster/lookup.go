@@ -125,6 +125,7 @@ type Stats struct {
 	MoveFailures  int64 `json:"move_failures"`  // moves that did not complete
 	ReplicasAdded int64 `json:"replicas_added"` // replicas this leader added
 	ReplicasGone  int64 `json:"replicas_gone"`  // replicas this leader removed
+	QuietCycles   int64 `json:"quiet_cycles"`   // rebalancer cycles skipped: nothing to do by the gossiped loads
 }
 
 func (l *Lookup) count(f func(*Stats)) {

@@ -85,6 +85,10 @@ type Config struct {
 // DisthashLookup is protoactor's disthash lookup (an identity lives on its
 // rendezvous owner), for Config.Lookup: the baseline Manta's placement
 // replaces.
+// heartbeatExpiration is how long Proto.Actor's gossip may miss a member's
+// heartbeat before it blocks the member for good.
+const heartbeatExpiration = 5 * time.Minute
+
 // endpointWriterQueue is the initial size of each peer's outgoing ring.
 const endpointWriterQueue = 4096
 
@@ -225,6 +229,14 @@ func start(ctx context.Context, cfg Config, client bool, kinds []*pcluster.Kind)
 	ccfg := pcluster.Configure(cfg.Name, provider, lookup, rcfg,
 		pcluster.WithKinds(kinds...),
 		pcluster.WithRequestTimeout(cfg.RequestTimeout),
+		// Proto.Actor blocks, for good, a member whose gossiped heartbeat
+		// it has not seen for this long. On busy members gossip rounds
+		// time out and a live member's heartbeat can stall past the
+		// default 20 s: it was then shut out of the cluster while the
+		// provider still listed it (a split). Members that die are
+		// removed by the provider and by their broken connections, so
+		// the heartbeat is only a last resort here.
+		pcluster.WithHeartbeatExpiration(heartbeatExpiration),
 	)
 	// One gossip round per load round: Proto.Actor's default (300 ms)
 	// re-gossips every member's heartbeat more than three times a second.

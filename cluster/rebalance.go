@@ -46,6 +46,10 @@ func (rb *rebalancer) cycle() {
 	if len(l.topo.Load().byKind[KindModel]) < 2 {
 		return // nothing to move between, no member for a replica
 	}
+	if rb.quiet() {
+		l.count(func(s *Stats) { s.QuietCycles++ })
+		return
+	}
 	v := rb.pull()
 	if v == nil {
 		return
@@ -67,6 +71,44 @@ func (rb *rebalancer) cycle() {
 		rb.adjustReplicas(v)
 	}
 	rb.plan(v)
+}
+
+// quiet reports, from the gossiped loads alone (O(members)), that a cycle
+// could do nothing: this leader already recovered the replica table and
+// it is empty, the whole cluster serves fewer requests than the lowest
+// hot rate (so no model is hot), and the members' balance is within the
+// planner's trigger while it is not engaged. Then the cycle skips the
+// pull of every member's full load: an idle cluster's leader walks no
+// activations.
+func (rb *rebalancer) quiet() bool {
+	l := rb.l
+	if !rb.leading || len(rb.table) > 0 || len(rb.retiring) > 0 || rb.planner.Engaged() {
+		return false
+	}
+	v := l.loads.Load()
+	if v == nil {
+		return false
+	}
+	var members []placement.Member
+	var total float64
+	for _, addr := range l.topo.Load().byKind[KindModel] {
+		ld, ok := v.byAddr[addr]
+		if !ok {
+			return false
+		}
+		m := placement.Member{ID: addr, Budget: ld.Budget, Active: max(ld.Active, ld.Pinned), Models: int(ld.Activations), Rate: ld.Rate}
+		if m.Budget <= 0 {
+			m.Budget = unlimited
+		}
+		total += ld.Rate
+		members = append(members, m)
+	}
+	if hot := l.cfg.Rebalance.HotRate; hot > 0 && total >= hot/10 {
+		return false
+	}
+	b := placement.Balance(members)
+	trig := rb.planner.Config.Trigger
+	return b.Volume <= trig.Volume && b.Memory <= trig.Memory
 }
 
 func copyTable(t map[string]int32) map[string]int32 {

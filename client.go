@@ -51,8 +51,7 @@ type Client struct {
 	pending  keyed.Table[*Ref] // outstanding requests by reply key
 	replyPID *actor.PID
 	pids     sync.Map // identity -> *actor.PID, in front of protoactor's PidCache
-	stop     chan struct{}
-	stopped  sync.WaitGroup
+	sweeper  *keyed.Sweeper[*Ref] // runs while Refs are pending
 
 	httpSrv  *http.Server
 	httpAddr string
@@ -195,7 +194,6 @@ func newClient(cfg Config, m *cluster.Member) *Client {
 		logger: cfg.Logger,
 		grace:  2 * time.Second,
 		reqPfx: m.System.ID[:min(8, len(m.System.ID))] + "-",
-		stop:   make(chan struct{}),
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -204,8 +202,7 @@ func newClient(cfg Config, m *cluster.Member) *Client {
 	if cfg.DefaultTimeout <= 0 {
 		c.cfg.DefaultTimeout = 30 * time.Second
 	}
-	c.stopped.Add(1)
-	go c.sweep()
+	c.sweeper = keyed.NewSweeper(&c.pending, 50*time.Millisecond, c.checkRef, nil)
 	return c
 }
 
@@ -244,8 +241,7 @@ func (c *Client) Close(ctx context.Context) error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	close(c.stop)
-	c.stopped.Wait()
+	c.sweeper.Stop()
 	c.stopRollout()
 	var errs []error
 	if c.httpSrv != nil {
@@ -578,50 +574,35 @@ func (c *Client) forget(identity string, pid *actor.PID) {
 	c.cl.PidCache.RemoveByValue(identity, cluster.KindModel, pid)
 }
 
-// sweep ends Refs whose deadline (plus a grace for an answer in flight)
-// has passed, and finds requests whose local target activation stopped
-// before it read them (protoactor drops messages left in a stopped actor's
-// mailbox), or whose target's member left the cluster, and sends them
-// again, so no request waits for nothing.
-func (c *Client) sweep() {
-	defer c.stopped.Done()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	addr := c.system.Address()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-		now := time.Now()
-		c.pending.Each(func(r *Ref) {
-			if r.Ready() {
-				return
-			}
-			if now.After(r.deadline.Add(c.grace)) {
-				r.finish(nil, fmt.Errorf("%w: no answer from %s by the deadline", ErrDeadlineExceeded, r.identity))
-				return
-			}
-			if now.Sub(r.start) < 250*time.Millisecond {
-				return
-			}
-			tgt := r.target.Load()
-			if tgt == nil {
-				return
-			}
-			gone := !c.member.Alive(tgt.Address) // its member left the cluster
-			if tgt.Address == addr {
-				_, ok := c.system.ProcessRegistry.GetLocal(tgt.Id)
-				gone = !ok
-			}
-			if gone {
-				if r.target.CompareAndSwap(tgt, nil) {
-					c.forget(r.identity, tgt)
-					go r.send()
-				}
-			}
-		})
+// checkRef is the sweeper's visit of one pending Ref (keyed.Sweeper, shared
+// with the collectors): it ends a Ref whose deadline (plus a grace for an
+// answer in flight) has passed, and sends again a request whose local
+// target activation stopped before it read it (protoactor drops messages
+// left in a stopped actor's mailbox) or whose target's member left the
+// cluster, so no request waits for nothing.
+func (c *Client) checkRef(now time.Time, r *Ref) {
+	if r.Ready() {
+		return
+	}
+	if now.After(r.deadline.Add(c.grace)) {
+		r.finish(nil, fmt.Errorf("%w: no answer from %s by the deadline", ErrDeadlineExceeded, r.identity))
+		return
+	}
+	if now.Sub(r.start) < 250*time.Millisecond {
+		return
+	}
+	tgt := r.target.Load()
+	if tgt == nil {
+		return
+	}
+	gone := !c.member.Alive(tgt.Address) // its member left the cluster
+	if tgt.Address == c.system.Address() {
+		_, ok := c.system.ProcessRegistry.GetLocal(tgt.Id)
+		gone = !ok
+	}
+	if gone && r.target.CompareAndSwap(tgt, nil) {
+		c.forget(r.identity, tgt)
+		go r.send()
 	}
 }
 

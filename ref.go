@@ -94,6 +94,7 @@ func (c *Client) newRef(ctx context.Context, identity string, msg any, now, dead
 		r.sender = &actor.PID{Address: c.replyPID.Address, Id: c.replyPID.Id, RequestId: k}
 		return r
 	})
+	c.sweeper.Wake()
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { r.finish(nil, ctxErr(ctx)) })
 		r.stopC.Store(&stop)

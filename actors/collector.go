@@ -70,7 +70,7 @@ type Collectors struct {
 	calls    keyed.Table[*callRec]
 	active   atomic.Int64
 	spawned  atomic.Int64
-	sweeping atomic.Bool
+	sweeper  *keyed.Sweeper[*callRec] // runs while calls are outstanding
 }
 
 // NewCollectors registers the collectors' reply process on system.
@@ -91,6 +91,7 @@ func NewCollectors(system *actor.ActorSystem, cfg CollectorConfig) (*Collectors,
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cs := &Collectors{system: system, cfg: cfg, stats: cfg.Stats}
+	cs.sweeper = keyed.NewSweeper(&cs.calls, sweepEvery, cs.checkLost, system.IsStopped)
 	if cs.stats == nil {
 		cs.stats = strategy.NewStats()
 	}
@@ -509,47 +510,22 @@ const (
 )
 
 // watch makes sure the sweeper runs while calls are outstanding.
-func (cs *Collectors) watch() {
-	if cs.sweeping.CompareAndSwap(false, true) {
-		go cs.sweep()
-	}
-}
+func (cs *Collectors) watch() { cs.sweeper.Wake() }
 
-// sweep finds calls sent to a local activation that stopped before it
-// read them (protoactor drops what is left in a stopped actor's mailbox,
-// answering nobody) and has their collectors send them again, as the SDK's
-// sweeper does for plain requests. It runs while calls are outstanding and
-// exits when there are none (watch starts it again).
-func (cs *Collectors) sweep() {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	addr := cs.system.Address()
-	var buf []*callRec
-	for range t.C {
-		buf = cs.calls.Snapshot(buf[:0])
-		if len(buf) == 0 || cs.system.IsStopped() {
-			cs.sweeping.Store(false)
-			// A call added since the snapshot found the sweeper still
-			// running: take over again.
-			if cs.system.IsStopped() || cs.calls.Len() == 0 || !cs.sweeping.CompareAndSwap(false, true) {
-				return
-			}
-			continue
-		}
-		now := time.Now().UnixNano()
-		for _, rec := range buf {
-			tgt := rec.target.Load()
-			if tgt == nil || tgt.Address != addr || now-rec.sentAt.Load() < int64(lostAfter) {
-				continue
-			}
-			if _, alive := cs.system.ProcessRegistry.GetLocal(tgt.Id); alive {
-				continue
-			}
-			if rec.target.CompareAndSwap(tgt, nil) {
-				cs.system.Root.Send(rec.collector, &callLost{rec: rec, target: tgt})
-			}
-		}
-		clear(buf)
+// checkLost is the sweeper's visit of one outstanding call: a call sent to
+// a local activation that stopped before it read it (protoactor drops what
+// is left in a stopped actor's mailbox, answering nobody) has its
+// collector send it again, as the SDK's sweeper does for plain requests.
+func (cs *Collectors) checkLost(now time.Time, rec *callRec) {
+	tgt := rec.target.Load()
+	if tgt == nil || tgt.Address != cs.system.Address() || now.UnixNano()-rec.sentAt.Load() < int64(lostAfter) {
+		return
+	}
+	if _, alive := cs.system.ProcessRegistry.GetLocal(tgt.Id); alive {
+		return
+	}
+	if rec.target.CompareAndSwap(tgt, nil) {
+		cs.system.Root.Send(rec.collector, &callLost{rec: rec, target: tgt})
 	}
 }
 

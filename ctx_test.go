@@ -51,6 +51,13 @@ func TestExpiredCtxIsBothDeadlineErrors(t *testing.T) {
 		t.Errorf("Wait(expired ctx): err = %v", err)
 	}
 
+	// The member (or the sweeper) may tell of the ctx's deadline before
+	// the ctx watch does: still both errors. (A ctx whose Done never
+	// closes makes the member tell first every time.)
+	if _, err := m.Predict(deadlineOnly{bg, time.Now().Add(-time.Millisecond)}, []byte(`{}`)).Get(bg); !errors.Is(err, manta.ErrDeadlineExceeded) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline_exceeded answer of a Ref with ctx's deadline: err = %v, want ErrDeadlineExceeded and context.DeadlineExceeded", err)
+	}
+
 	cancelled, cancelNow := context.WithCancel(bg)
 	cancelNow()
 	if _, err := m.Predict(cancelled, []byte(`{}`)).Get(bg); !errors.Is(err, context.Canceled) || errors.Is(err, manta.ErrDeadlineExceeded) {
@@ -108,3 +115,11 @@ func TestStatusHonoursCtx(t *testing.T) {
 		t.Errorf("Status(expired ctx) = %+v, %v; want context.DeadlineExceeded", st, err)
 	}
 }
+
+// deadlineOnly is a ctx with a deadline whose Done never closes.
+type deadlineOnly struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.d, true }

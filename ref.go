@@ -53,6 +53,9 @@ type Ref struct {
 	msg      any
 	start    time.Time
 	deadline time.Time
+	// ctxDeadline: deadline is the Predict ctx's, so a deadline_exceeded
+	// outcome means that ctx expired (deadlineErr).
+	ctxDeadline bool
 	key      uint32
 
 	sender *actor.PID // the client's reply process, tagged with key
@@ -81,6 +84,9 @@ func (r *Ref) setRelease(f func()) {
 
 func (c *Client) newRef(ctx context.Context, identity string, msg any, now, deadline time.Time) *Ref {
 	r := &Ref{c: c, identity: identity, msg: msg, start: now, deadline: deadline, done: make(chan struct{})}
+	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
+		r.ctxDeadline = true
+	}
 	if c.closed.Load() {
 		r.finish(nil, fmt.Errorf("%w: client closed", ErrInternal))
 		return r
@@ -218,7 +224,7 @@ func (r *Ref) Get(ctx context.Context) (*Result, error) {
 		return nil, ctxErr(ctx)
 	}
 	if r.err != nil {
-		return nil, r.err
+		return nil, r.deadlineErr(r.err)
 	}
 	resp, ok := r.resp.(*api.PredictResponse)
 	if !ok {
@@ -242,16 +248,34 @@ func (r *Ref) Get(ctx context.Context) (*Result, error) {
 		Confidence:  resp.Confidence,
 	}
 	if err := resp.Error.Err(); err != nil {
-		return res, err
+		return res, r.deadlineErr(err)
 	}
 	return res, nil
 }
+
+// deadlineErr makes the deadline_exceeded outcome of a Ref whose deadline
+// was its ctx's match context.DeadlineExceeded too: that ctx expired,
+// whichever told first (the ctx watch, the member that found the
+// deadline passed, or the sweeper).
+func (r *Ref) deadlineErr(err error) error {
+	if r.ctxDeadline && errors.Is(err, ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		return ctxDeadlineError{err}
+	}
+	return err
+}
+
+// ctxDeadlineError is a deadline_exceeded error that is also
+// context.DeadlineExceeded; its message is the original's.
+type ctxDeadlineError struct{ err error }
+
+func (e ctxDeadlineError) Error() string   { return e.err.Error() }
+func (e ctxDeadlineError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
 
 // Response waits and returns the raw response message.
 func (r *Ref) response(ctx context.Context) (any, error) {
 	select {
 	case <-r.done:
-		return r.resp, r.err
+		return r.resp, r.deadlineErr(r.err)
 	case <-ctx.Done():
 		return nil, ctxErr(ctx)
 	}

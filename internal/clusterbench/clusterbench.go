@@ -33,9 +33,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/manta-ml/manta/internal/latency"
 )
 
 // Config configures a run. Start from DefaultConfig: zero numbers take their
@@ -359,14 +361,10 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.cfg.Out, "clusterbench: "+format+"\n", args...)
 }
 
+// percentile is latency.Quantile (the project's one) of an unsorted
+// sample, sorted in a copy.
 func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(p * float64(len(s)-1))
-	return s[i]
+	return latency.Quantile(slices.Sorted(slices.Values(d)), p)
 }
 
 // code is the error code of an "code: message" error string.

@@ -50,7 +50,7 @@ type Client struct {
 	reqPfx   string
 	pending  keyed.Table[*Ref] // outstanding requests by reply key
 	replyPID *actor.PID
-	pids     sync.Map // identity -> *actor.PID, in front of protoactor's PidCache
+	pids     sync.Map             // identity -> *actor.PID, in front of protoactor's PidCache
 	sweeper  *keyed.Sweeper[*Ref] // runs while Refs are pending
 
 	httpSrv  *http.Server
@@ -606,30 +606,6 @@ func (c *Client) checkRef(now time.Time, r *Ref) {
 	}
 }
 
-// MemberInfo is one member's status.
-type MemberInfo struct {
-	ID           string   `json:"id"`
-	Address      string   `json:"address"`
-	HTTP         string   `json:"http,omitempty"`
-	BudgetBytes  int64    `json:"budget_bytes"`
-	UsedBytes    int64    `json:"used_bytes"`
-	PinnedBytes  int64    `json:"pinned_bytes"`
-	HighWater    int64    `json:"high_water_bytes"`
-	ModelsLoaded int      `json:"models_loaded"`
-	ActiveModels []string `json:"active_models"`
-	Loads        int64    `json:"loads"`
-	Evictions    int64    `json:"evictions"`
-	Activations  int64    `json:"activations"`
-	Goroutines   int64    `json:"goroutines"`
-	OpenFDs      int64    `json:"open_fds"`
-	Error        string   `json:"error,omitempty"`
-}
-
-// Status is the cluster's status as seen from this client.
-type Status struct {
-	Members []MemberInfo `json:"members"`
-}
-
 func (c *Client) localStatus() *api.MemberStatus {
 	st := &api.MemberStatus{MemberId: c.system.ID, Address: c.system.Address(), Http: c.httpAddr}
 	if c.cache != nil {
@@ -675,7 +651,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		addr := net.JoinHostPort(mem.Host, strconv.Itoa(int(mem.Port)))
 		out.Members[i] = MemberInfo{ID: mem.Id, Address: addr}
 		if addr == c.system.Address() && c.host != nil {
-			out.Members[i].fill(c.localStatus())
+			fillMember(&out.Members[i], c.localStatus())
 			continue
 		}
 		timeout := statusTimeout
@@ -693,7 +669,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 			if err != nil {
 				info.Error = err.Error()
 			} else if st, ok := res.(*api.MemberStatus); ok {
-				info.fill(st)
+				fillMember(info, st)
 			}
 		}(&out.Members[i])
 	}
@@ -707,15 +683,15 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if len(out.Members) == 0 && c.host != nil {
 		st := c.localStatus()
 		info := MemberInfo{ID: st.MemberId, Address: st.Address}
-		info.fill(st)
+		fillMember(&info, st)
 		out.Members = append(out.Members, info)
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Address < out.Members[j].Address })
 	return &out, nil
 }
 
-// fill copies a member's answer into info.
-func (info *MemberInfo) fill(st *api.MemberStatus) {
+// fillMember copies a member's answer into info.
+func fillMember(info *MemberInfo, st *api.MemberStatus) {
 	info.HTTP = st.Http
 	info.BudgetBytes, info.UsedBytes, info.PinnedBytes, info.HighWater = st.BudgetBytes, st.UsedBytes, st.PinnedBytes, st.HighWaterBytes
 	info.ModelsLoaded = int(st.ModelsLoaded)

@@ -96,8 +96,8 @@ func (c *Client) Handler() http.Handler {
 	if c.host != nil {
 		// metrics, the Open Inference Protocol (/v2), /v1/members,
 		// /v1/models/{id} and the status page at /
-		s, err := ops.NewServer(c, ops.WithMetrics(c.metrics), ops.WithLogger(c.logger),
-			ops.WithStatus(func(ctx context.Context) (any, error) { return c.Status(ctx) }))
+		s, err := ops.NewServer(c, ops.WithMember(c.host, c.cache), ops.WithMetrics(c.metrics),
+			ops.WithLogger(c.logger), ops.WithStatus(c.Status))
 		if err == nil {
 			s.Register(mux)
 			mux.Handle("GET /v1/models/{id}", s.ModelHandler())

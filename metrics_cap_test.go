@@ -49,4 +49,3 @@ func TestMetricsModelCapDefault(t *testing.T) {
 			len(labels), n, labels[ops.OtherModel], ops.DefaultMaxModels, ops.OtherModel)
 	}
 }
-

@@ -56,7 +56,7 @@ type Ref struct {
 	// ctxDeadline: deadline is the Predict ctx's, so a deadline_exceeded
 	// outcome means that ctx expired (deadlineErr).
 	ctxDeadline bool
-	key      uint32
+	key         uint32
 
 	sender *actor.PID // the client's reply process, tagged with key
 	target atomic.Pointer[actor.PID]

@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 
+	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
 )
@@ -191,6 +192,16 @@ func (h *Host) Counters() Counters {
 		Active:        n,
 	}
 }
+
+// MemberName names this member (Member, as in served_by).
+func (h *Host) MemberName() string { return h.Member }
+
+// ServedModels lists the models with stats on this member (Stats.Models).
+func (h *Host) ServedModels() []string { return h.Stats.Models() }
+
+// ModelStats is one model's stats on this member (Stats.Snapshot; Since 0:
+// never served here).
+func (h *Host) ModelStats(id string) *api.ModelStats { return h.Stats.Snapshot(id) }
 
 // Active lists the identities activated on this member.
 func (h *Host) Active() []string {

@@ -76,8 +76,8 @@ type Lookup struct {
 	provider  *pcluster.ClusterTopology
 	suspected map[string]time.Time
 
-	topo     atomic.Pointer[topology]
-	loads    atomic.Pointer[loadView]
+	topo  atomic.Pointer[topology]
+	loads atomic.Pointer[loadView]
 	// gossipSeen, lastOwn and lastTopo are readGossip's (the gossip
 	// loop's goroutine only): each member's load as last parsed, by its
 	// gossip sequence number, so that a round in which nothing changed
@@ -85,7 +85,7 @@ type Lookup struct {
 	gossipSeen map[string]gossipEntry
 	lastOwn    *wire.Load
 	lastTopo   *topology
-	replicas atomic.Pointer[wire.Replicas]
+	replicas   atomic.Pointer[wire.Replicas]
 	// The activator's books as the gossip loop reads them, kept by the
 	// placer in O(1) per change: every local activation by identity, the
 	// replica ones (id@k) apart, their count and bytes.

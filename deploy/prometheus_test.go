@@ -328,7 +328,7 @@ func TestPrometheusScrapesMember(t *testing.T) {
 	if err := m.AttachMember(c.Host(), c.Cache()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := ops.NewServer(c, ops.WithMetrics(m))
+	s, err := ops.NewServer(c, ops.WithMember(c.Host(), c.Cache()), ops.WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@
 //	m.InstallHost(client.Host()) // before the member serves requests
 //	_ = m.AttachMember(client.Host(), client.Cache())
 //	s, _ := ops.NewServer(client, ops.WithMetrics(m),
-//		ops.WithStatus(func(ctx context.Context) (any, error) { return client.Status(ctx) }))
+//		ops.WithMember(client.Host(), client.Cache()), ops.WithStatus(client.Status))
 //	mux := http.NewServeMux()
 //	s.Register(mux)
 //	mux.Handle("GET /v1/models/{id}", s.ModelHandler())

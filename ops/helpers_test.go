@@ -95,8 +95,8 @@ func newEnv(t testing.TB, setup func(root string), mopts ...ops.MetricsOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.s, err = ops.NewServer(c, ops.WithMetrics(e.m), ops.WithLogger(logger),
-		ops.WithStatus(func(ctx context.Context) (any, error) { return c.Status(ctx) }))
+	e.s, err = ops.NewServer(c, ops.WithMember(c.Host(), c.Cache()), ops.WithMetrics(e.m), ops.WithLogger(logger),
+		ops.WithStatus(c.Status))
 	if err != nil {
 		t.Fatal(err)
 	}

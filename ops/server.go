@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"time"
 
@@ -14,20 +15,40 @@ import (
 	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/status"
 )
 
-// Backend is what the ops handlers need from a member; *manta.Client
-// satisfies it. Do answers one request (never nil). Store, Host and Cache
-// may return nil (a client process hosts no models): the handlers then
-// answer what they can without them.
+// Backend is what the ops handlers need from a member or a client;
+// *manta.Client satisfies it. Do answers one request (never nil). Store may
+// return nil: the handlers then answer what they can without it. What the
+// member itself holds (its model actors, its memory) comes with WithMember.
 //
 // Optional: a Backend with an HTTPAddr() string method (as *manta.Client
 // has) lets /v1/members tell which member of the cluster status is itself.
 type Backend interface {
 	Do(ctx context.Context, req *api.PredictRequest) *api.PredictResponse
 	Store() modelhost.Store
-	Host() *actors.Host
-	Cache() *modelhost.Cache
+}
+
+// Actors is what ops reads of a member's model actors; *actors.Host is one.
+type Actors interface {
+	// MemberName names the member (as served_by does).
+	MemberName() string
+	// Active lists the identities activated on the member.
+	Active() []string
+	// Counters are the member's actor counters.
+	Counters() actors.Counters
+	// ServedModels lists the models with stats on the member; ModelStats
+	// is one model's (Since 0: never served here).
+	ServedModels() []string
+	ModelStats(id string) *api.ModelStats
+}
+
+// Cache is what ops reads of a member's model memory; *modelhost.Cache is
+// one.
+type Cache interface {
+	Stats() modelhost.CacheStats
+	Loaded() []modelhost.Entry
 }
 
 // httpAddresser is the optional ability of a Backend to name its own HTTP
@@ -42,11 +63,32 @@ type Option func(*Server)
 func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
 
 // WithStatus gives the cluster status for /v1/members, /v1/models/{id}
-// and the status page: f returns a value whose JSON has
-// {"members": [{"id", "address", "http", "budget_bytes", ...}]}, such as
-// (*manta.Client).Status's. Without it only this member is shown.
-func WithStatus(f func(ctx context.Context) (any, error)) Option {
+// and the status page: (*manta.Client).Status is such a function. Without
+// it only this member is shown.
+func WithStatus(f func(ctx context.Context) (*status.Cluster, error)) Option {
 	return func(s *Server) { s.status = f }
+}
+
+// WithMember gives this member's model actors and memory cache, which
+// /v1/member, this member's entry in /v1/members and /v1/models/{id} read
+// (a client process, which hosts no models, has neither). A nil argument
+// is left out.
+func WithMember(a Actors, c Cache) Option {
+	return func(s *Server) {
+		if a != nil && !isNilPointer(a) {
+			s.actors = a
+		}
+		if c != nil && !isNilPointer(c) {
+			s.cache = c
+		}
+	}
+}
+
+// isNilPointer reports whether v holds a nil pointer (a nil *actors.Host
+// passed as an Actors is not a nil interface).
+func isNilPointer(v any) bool {
+	p := reflect.ValueOf(v)
+	return p.Kind() == reflect.Pointer && p.IsNil()
 }
 
 // WithReady sets the readiness check of GET /v2/health/ready (default:
@@ -73,7 +115,9 @@ func WithMaxInferRows(n int) Option { return func(s *Server) { s.maxRows = n } }
 type Server struct {
 	b       Backend
 	metrics *Metrics
-	status  func(ctx context.Context) (any, error)
+	actors  Actors
+	cache   Cache
+	status  func(ctx context.Context) (*status.Cluster, error)
 	ready   func(ctx context.Context) error
 	logger  *slog.Logger
 	maxBody int64

@@ -18,6 +18,7 @@ import (
 	"github.com/manta-ml/manta/internal/httpjson"
 	"github.com/manta-ml/manta/internal/redact"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/status"
 )
 
 // ModelStats are one model's serving statistics on one member (usage
@@ -84,24 +85,12 @@ type MemberDetail struct {
 }
 
 // MemberView is one member in GET /v1/members: its status (as
-// manta.MemberInfo) and, when it answered, its details.
+// manta.Client.Status reports it) and, when it answered, its details.
 type MemberView struct {
-	ID             string        `json:"id"`
-	Address        string        `json:"address"`
-	HTTP           string        `json:"http,omitempty"`
-	BudgetBytes    int64         `json:"budget_bytes"`
-	UsedBytes      int64         `json:"used_bytes"`
-	PinnedBytes    int64         `json:"pinned_bytes"`
-	HighWaterBytes int64         `json:"high_water_bytes"`
-	ModelsLoaded   int           `json:"models_loaded"`
-	ActiveModels   []string      `json:"active_models"`
-	Loads          int64         `json:"loads"`
-	Evictions      int64         `json:"evictions"`
-	Activations    int64         `json:"activations"`
-	Error          string        `json:"error,omitempty"`
-	Local          bool          `json:"local"`
-	Detail         *MemberDetail `json:"detail,omitempty"`
-	DetailError    string        `json:"detail_error,omitempty"`
+	status.Member
+	Local       bool          `json:"local"`
+	Detail      *MemberDetail `json:"detail,omitempty"`
+	DetailError string        `json:"detail_error,omitempty"`
 }
 
 // Members is the answer of GET /v1/members.
@@ -119,9 +108,9 @@ func (s *Server) Detail(limit int, model string) *MemberDetail {
 	}
 	d := &MemberDetail{Time: time.Now().UTC(), Active: []string{}, Loaded: []LoadedModel{}, Models: []ModelStats{}}
 	active := map[string]bool{}
-	host, cache := s.b.Host(), s.b.Cache()
+	host, cache := s.actors, s.cache
 	if host != nil {
-		d.Member = host.Member
+		d.Member = host.MemberName()
 		d.Active = host.Active()
 		sort.Strings(d.Active)
 		for _, id := range d.Active {
@@ -129,13 +118,13 @@ func (s *Server) Detail(limit int, model string) *MemberDetail {
 		}
 		ct := host.Counters()
 		d.Counters.Activations, d.Counters.Deactivations, d.Counters.Batches, d.Counters.Active = ct.Activations, ct.Deactivations, ct.Batches, ct.Active
-		ids := host.Stats.Models()
+		ids := host.ServedModels()
 		if model != "" {
 			ids = []string{model}
 		}
 		stats := make([]ModelStats, 0, len(ids))
 		for _, id := range ids {
-			snap := host.Stats.Snapshot(id)
+			snap := host.ModelStats(id)
 			if snap.Since == 0 {
 				continue // asked for a model this member never served
 			}
@@ -220,25 +209,24 @@ func (s *Server) Members(ctx context.Context, limit int, model string) (*Members
 		if err != nil {
 			return nil, err
 		}
-		b, err := json.Marshal(st)
-		if err != nil {
-			return nil, fmt.Errorf("%w: status: %v", api.ErrInternal, err)
-		}
-		if err := json.Unmarshal(b, &out); err != nil {
-			return nil, fmt.Errorf("%w: status: %v", api.ErrInternal, err)
+		if st != nil {
+			out.Members = make([]MemberView, len(st.Members))
+			for i, m := range st.Members {
+				out.Members[i] = MemberView{Member: m}
+			}
 		}
 	}
 	self := ""
 	if a, ok := s.b.(httpAddresser); ok {
 		self = a.HTTPAddr()
 	}
-	hasLocal := s.b.Host() != nil || s.b.Cache() != nil
+	hasLocal := s.actors != nil || s.cache != nil
 	if len(out.Members) == 0 && hasLocal {
 		d := s.Detail(limit, model)
-		out.Members = []MemberView{{ID: d.Member, Address: d.Member, BudgetBytes: d.BudgetBytes, UsedBytes: d.UsedBytes,
-			PinnedBytes: d.PinnedBytes, HighWaterBytes: d.HighWaterBytes, ModelsLoaded: len(d.Loaded),
+		out.Members = []MemberView{{Member: status.Member{ID: d.Member, Address: d.Member, BudgetBytes: d.BudgetBytes,
+			UsedBytes: d.UsedBytes, PinnedBytes: d.PinnedBytes, HighWater: d.HighWaterBytes, ModelsLoaded: len(d.Loaded),
 			ActiveModels: d.Active, Loads: d.Counters.Loads, Evictions: d.Counters.Evictions,
-			Activations: d.Counters.Activations, Local: true, Detail: d}}
+			Activations: d.Counters.Activations}, Local: true, Detail: d}}
 		return &out, nil
 	}
 	var wg sync.WaitGroup
@@ -388,7 +376,7 @@ func (s *Server) Model(ctx context.Context, id string) (*ModelView, error) {
 	}
 	v := &ModelView{ID: id, Versions: versions, Latest: m.Version, Manifest: m, Members: []string{},
 		Loaded: []LoadedModel{}, ByMember: map[string]ModelStats{}}
-	if c := s.b.Cache(); c != nil {
+	if c := s.cache; c != nil {
 		for _, e := range c.Loaded() {
 			if e.ID == id {
 				v.Loaded = append(v.Loaded, LoadedModel{Model: e.ID, Version: e.Version, Bytes: e.Bytes, Pinned: e.Refs > 0,
@@ -396,8 +384,8 @@ func (s *Server) Model(ctx context.Context, id string) (*ModelView, error) {
 			}
 		}
 	}
-	if h := s.b.Host(); h != nil {
-		st := h.Stats.Snapshot(id)
+	if h := s.actors; h != nil {
+		st := h.ModelStats(id)
 		v.Stats = &legacyStats{Count: st.Count, Errors: st.Errors, Version: st.Version,
 			TotalUS: st.TotalDuration / 1000, MinUS: st.MinDuration / 1000, MaxUS: st.MaxDuration / 1000,
 			P50US: st.P50 / 1000, P95US: st.P95 / 1000, P99US: st.P99 / 1000, Batches: st.Batches, Memory: st.MemoryBytes}

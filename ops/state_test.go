@@ -12,7 +12,11 @@ import (
 	"testing"
 
 	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/actors"
+	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/ops"
+	"github.com/manta-ml/manta/status"
 )
 
 func TestMembersAndModelState(t *testing.T) {
@@ -126,15 +130,16 @@ func TestMembersAsksOtherMembers(t *testing.T) {
 	}))
 	defer remote.Close()
 	_, remotePort, _ := net.SplitHostPort(strings.TrimPrefix(remote.URL, "http://"))
-	members := []map[string]any{
-		{"id": "a", "address": "127.0.0.1:7001", "http": "127.0.0.1:9999", "active_models": []string{}},
+	members := []status.Member{
+		{ID: "a", Address: "127.0.0.1:7001", HTTP: "127.0.0.1:9999", ActiveModels: []string{}},
 		// A wildcard HTTP address is dialled at the cluster address's host.
-		{"id": "b", "address": "127.0.0.1:7002", "http": "0.0.0.0:" + remotePort, "active_models": []string{"m1@2"}},
-		{"id": "c", "address": "127.0.0.1:7003", "http": "127.0.0.1:1", "active_models": []string{}},
+		{ID: "b", Address: "127.0.0.1:7002", HTTP: "0.0.0.0:" + remotePort, ActiveModels: []string{"m1@2"}},
+		{ID: "c", Address: "127.0.0.1:7003", HTTP: "127.0.0.1:1", ActiveModels: []string{}},
 	}
-	s, err := ops.NewServer(selfAddressed{e.c, "127.0.0.1:9999"}, ops.WithStatus(func(ctx context.Context) (any, error) {
-		return map[string]any{"members": members}, nil
-	}))
+	s, err := ops.NewServer(selfAddressed{e.c, "127.0.0.1:9999"}, ops.WithMember(e.c.Host(), e.c.Cache()),
+		ops.WithStatus(func(ctx context.Context) (*status.Cluster, error) {
+			return &status.Cluster{Members: members}, nil
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +191,74 @@ func TestMembersAsksOtherMembers(t *testing.T) {
 	}
 	if ms.Members[2].Detail != nil || ms.Members[2].DetailError == "" {
 		t.Errorf("unreachable member c: %+v", ms.Members[2])
+	}
+}
+
+// fakeActors and fakeCache stand in for a member's model actors and cache:
+// ops reads them through its interfaces, with no member running.
+type fakeActors struct{}
+
+func (fakeActors) MemberName() string        { return "fake-member" }
+func (fakeActors) Active() []string          { return []string{"m1"} }
+func (fakeActors) Counters() actors.Counters { return actors.Counters{Activations: 3, Active: 1} }
+func (fakeActors) ServedModels() []string    { return []string{"m1"} }
+func (fakeActors) ModelStats(id string) *api.ModelStats {
+	return &api.ModelStats{ModelId: id, Version: "2", Count: 5, Since: 1}
+}
+
+type fakeCache struct{}
+
+func (fakeCache) Stats() modelhost.CacheStats { return modelhost.CacheStats{Budget: 100, Used: 40} }
+func (fakeCache) Loaded() []modelhost.Entry   { return nil }
+
+type nullBackend struct{}
+
+func (nullBackend) Do(context.Context, *api.PredictRequest) *api.PredictResponse {
+	return &api.PredictResponse{}
+}
+func (nullBackend) Store() modelhost.Store { return nil }
+
+// The member's state reaches ops through typed interfaces, and the cluster
+// status as the SDK's type, with no JSON in between.
+func TestMembersFromInterfaces(t *testing.T) {
+	st := &status.Cluster{Members: []status.Member{
+		{ID: "x", Address: "127.0.0.1:7001", HTTP: "127.0.0.1:9999", Goroutines: 42},
+	}}
+	s, err := ops.NewServer(nullBackend{}, ops.WithMember(fakeActors{}, fakeCache{}),
+		ops.WithStatus(func(context.Context) (*status.Cluster, error) { return st, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.Members(context.Background(), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.Members) != 1 {
+		t.Fatalf("members %+v", ms.Members)
+	}
+	mv := ms.Members[0]
+	if mv.Member.Goroutines != 42 || !mv.Local || mv.Detail == nil {
+		t.Fatalf("member view %+v", mv)
+	}
+	d := mv.Detail
+	if d.Member != "fake-member" || d.BudgetBytes != 100 || d.UsedBytes != 40 || d.Counters.Activations != 3 ||
+		len(d.Models) != 1 || d.Models[0].Count != 5 || !d.Models[0].Active {
+		t.Fatalf("detail %+v", d)
+	}
+
+	// A nil *actors.Host or *modelhost.Cache (a client process) counts as
+	// none: no local member, and no panic.
+	var h *actors.Host
+	var c *modelhost.Cache
+	s, err = ops.NewServer(nullBackend{}, ops.WithMember(h, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err = s.Members(context.Background(), 0, "")
+	if err != nil || len(ms.Members) != 0 {
+		t.Fatalf("members of a process without a member: %+v, %v", ms, err)
+	}
+	if d := s.Detail(0, ""); d.Member != "" || len(d.Models) != 0 {
+		t.Fatalf("detail without a member: %+v", d)
 	}
 }

@@ -408,7 +408,7 @@ func TestMetricsEndpointCountsSpeculation(t *testing.T) {
 	}
 	// the per-model counters are recorded after the answers are sent: poll
 	var body string
-	wants := []string{`manta_speculative_requests_total{strategy="first-success"} 3`, `manta_model_requests_total{model="mfast"}`}
+	wants := []string{`manta_speculative_requests_total{strategy="first-success"} 3`, `manta_model_requests_total{model="mfast",version=`}
 	waitFor(t, 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + c.HTTPAddr() + "/metrics")
 		if err != nil {

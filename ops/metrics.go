@@ -109,6 +109,10 @@ type Metrics struct {
 	cacheHits     *prometheus.CounterVec
 	activations   *prometheus.CounterVec
 	deactivations *prometheus.CounterVec
+	// versioned are the vectors with a version label: a model's series of
+	// a version it no longer serves are deleted from them (versionLabel).
+	versioned []*prometheus.MetricVec
+	versions  versionLabels
 
 	mu       sync.Mutex
 	attached bool
@@ -146,24 +150,28 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 		recent: newRecent(cfg.window),
 	}
 	model := []string{"model"}
+	mv := []string{"model", "version"}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "model", Name: name, Help: help}, labels)
 	}
 	histogram := func(name, help string, buckets []float64) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "model", Name: name, Help: help, Buckets: buckets}, model)
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "model", Name: name, Help: help, Buckets: buckets}, mv)
 	}
-	m.requests = counter("requests_total", "Requests answered by the model's actor on this member (successes and errors).", model...)
-	m.errors = counter("errors_total", "Requests answered with an error, by error code (not_found, bad_input, load_failed, too_large, overloaded, deadline_exceeded, internal).", "model", "code")
+	m.requests = counter("requests_total", "Requests answered by the model's actor on this member (successes and errors), by model version (empty: answered before a version was resolved).", mv...)
+	m.errors = counter("errors_total", "Requests answered with an error, by model version and error code (not_found, bad_input, load_failed, too_large, overloaded, deadline_exceeded, internal).", "model", "version", "code")
 	m.latency = histogram("request_duration_seconds", "Time a request spent in the member: queue, batching and predict.", cfg.latencyBuckets)
 	m.predict = histogram("predict_duration_seconds", "Time one batch's Predict call took.", cfg.latencyBuckets)
 	m.batchSize = histogram("batch_size", "Requests per batch given to the model.", cfg.batchBuckets)
 	m.loadDuration = histogram("load_duration_seconds", "Time a successful load took: fetch, verification and the runtime's load.", cfg.loadBuckets)
-	m.loads = counter("loads_total", "Successful loads of a model version into memory.", model...)
-	m.loadFailures = counter("load_failures_total", "Failed loads (fetch, verification, runtime, too_large, overloaded).", model...)
-	m.evictions = counter("evictions_total", "Loaded model versions evicted to make room.", model...)
-	m.cacheHits = counter("cache_hits_total", "Acquires served by a model already loaded.", model...)
+	m.loads = counter("loads_total", "Successful loads of a model version into memory.", mv...)
+	m.loadFailures = counter("load_failures_total", "Failed loads (fetch, verification, runtime, too_large, overloaded).", mv...)
+	m.evictions = counter("evictions_total", "Loaded model versions evicted to make room.", mv...)
+	m.cacheHits = counter("cache_hits_total", "Acquires served by a model already loaded.", mv...)
 	m.activations = counter("activations_total", "Activations of the model's actor on this member.", model...)
 	m.deactivations = counter("deactivations_total", "Deactivations of the model's actor on this member.", model...)
+	m.versioned = []*prometheus.MetricVec{m.requests.MetricVec, m.errors.MetricVec, m.latency.MetricVec, m.predict.MetricVec,
+		m.batchSize.MetricVec, m.loadDuration.MetricVec, m.loads.MetricVec, m.loadFailures.MetricVec, m.evictions.MetricVec,
+		m.cacheHits.MetricVec}
 	cs := []prometheus.Collector{m.requests, m.errors, m.latency, m.predict, m.batchSize, m.loadDuration,
 		m.loads, m.loadFailures, m.evictions, m.cacheHits, m.activations, m.deactivations}
 	if !cfg.noRuntime {
@@ -209,21 +217,22 @@ func (m *Metrics) ModelLabel(identity string) string { return m.labels.get(clust
 func (m *Metrics) BatchHook() func(actors.BatchReport) {
 	return func(b actors.BatchReport) {
 		label := m.labels.get(cluster.ModelOf(b.Model))
+		version := m.versionLabel(label, b.Version)
 		n := len(b.Durations)
 		if n == 0 {
 			n = b.Size
 		}
-		m.requests.WithLabelValues(label).Add(float64(n))
-		m.batchSize.WithLabelValues(label).Observe(float64(b.Size))
-		m.predict.WithLabelValues(label).Observe(b.Predict.Seconds())
-		lat := m.latency.WithLabelValues(label)
+		m.requests.WithLabelValues(label, version).Add(float64(n))
+		m.batchSize.WithLabelValues(label, version).Observe(float64(b.Size))
+		m.predict.WithLabelValues(label, version).Observe(b.Predict.Seconds())
+		lat := m.latency.WithLabelValues(label, version)
 		for _, d := range b.Durations {
 			lat.Observe(d.Seconds())
 		}
 		errs := 0
 		for _, c := range b.Codes {
 			if c != "" {
-				m.errors.WithLabelValues(label, codeLabel(c)).Inc()
+				m.errors.WithLabelValues(label, version, codeLabel(c)).Inc()
 				errs++
 			}
 		}
@@ -237,8 +246,8 @@ func (m *Metrics) BatchHook() func(actors.BatchReport) {
 func (m *Metrics) ErrorHook() func(model, code string) {
 	return func(model, code string) {
 		label := m.labels.get(cluster.ModelOf(model))
-		m.requests.WithLabelValues(label).Inc()
-		m.errors.WithLabelValues(label, codeLabel(code)).Inc()
+		m.requests.WithLabelValues(label, "").Inc()
+		m.errors.WithLabelValues(label, "", codeLabel(code)).Inc()
 		m.recent.add(nil, 1, 1) // one request, one error
 	}
 }
@@ -262,16 +271,21 @@ func (m *Metrics) CacheHook() func(modelhost.CacheEvent) {
 			id, _, _ = strings.Cut(ev.Key, "@")
 		}
 		label := m.labels.get(id)
+		version := ev.Version
+		if version == "" {
+			_, version, _ = strings.Cut(ev.Key, "@")
+		}
+		version = m.versionLabel(label, version)
 		switch ev.Kind {
 		case modelhost.EventLoad:
-			m.loads.WithLabelValues(label).Inc()
-			m.loadDuration.WithLabelValues(label).Observe(ev.Duration.Seconds())
+			m.loads.WithLabelValues(label, version).Inc()
+			m.loadDuration.WithLabelValues(label, version).Observe(ev.Duration.Seconds())
 		case modelhost.EventLoadFailed:
-			m.loadFailures.WithLabelValues(label).Inc()
+			m.loadFailures.WithLabelValues(label, version).Inc()
 		case modelhost.EventEvict:
-			m.evictions.WithLabelValues(label).Inc()
+			m.evictions.WithLabelValues(label, version).Inc()
 		case modelhost.EventHit:
-			m.cacheHits.WithLabelValues(label).Inc()
+			m.cacheHits.WithLabelValues(label, version).Inc()
 		}
 	}
 }
@@ -352,4 +366,56 @@ func (l *modelLabels) get(id string) string {
 	l.n++
 	l.known.Store(id, struct{}{})
 	return id
+}
+
+// MaxVersionsPerModel is how many versions of one model keep their own
+// series: when a model serves a version beyond the last
+// MaxVersionsPerModel it served, the series of the version seen least
+// recently are deleted, so the version label multiplies the model cap by
+// at most this much (old versions' counters end; rates over them stop as
+// a retired pod's would).
+const MaxVersionsPerModel = 3
+
+// versionLabels remembers, per model label, the versions with series,
+// most recently first seen last.
+type versionLabels struct {
+	seen sync.Map // model + "\x00" + version -> struct{}
+	mu   sync.Mutex
+	by   map[string][]string // model -> versions, oldest first
+}
+
+// versionLabel returns the version label value for a model label: the
+// version itself (empty stays empty), or empty for OtherModel, whose
+// series pool models past the cap. The first time a model shows a version
+// it is recorded, and a model's oldest version past MaxVersionsPerModel
+// loses its series.
+func (m *Metrics) versionLabel(model, version string) string {
+	if version == "" || model == OtherModel {
+		return ""
+	}
+	v := &m.versions
+	key := model + "\x00" + version
+	if _, ok := v.seen.Load(key); ok {
+		return version
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.seen.Load(key); ok {
+		return version
+	}
+	if v.by == nil {
+		v.by = map[string][]string{}
+	}
+	list := append(v.by[model], version)
+	for len(list) > MaxVersionsPerModel {
+		old := list[0]
+		list = list[1:]
+		v.seen.Delete(model + "\x00" + old)
+		for _, vec := range m.versioned {
+			vec.DeletePartialMatch(prometheus.Labels{"model": model, "version": old})
+		}
+	}
+	v.by[model] = list
+	v.seen.Store(key, struct{}{})
+	return version
 }

@@ -23,14 +23,16 @@ import (
 	"github.com/manta-ml/manta/ops"
 )
 
-// value finds one sample of a gathered metric family by labels; a
-// histogram's value is its sample count. ok is false when there is none.
+// value sums the samples of a gathered metric family whose labels include
+// labels (a histogram counts its sample count); ok is false when none does.
 func value(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
+	var sum float64
+	found := false
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -48,15 +50,15 @@ func value(t testing.TB, g prometheus.Gatherer, name string, labels map[string]s
 			}
 			switch mf.GetType() {
 			case dto.MetricType_COUNTER:
-				return m.GetCounter().GetValue(), true
+				sum, found = sum+m.GetCounter().GetValue(), true
 			case dto.MetricType_GAUGE:
-				return m.GetGauge().GetValue(), true
+				sum, found = sum+m.GetGauge().GetValue(), true
 			case dto.MetricType_HISTOGRAM:
-				return float64(m.GetHistogram().GetSampleCount()), true
+				sum, found = sum+float64(m.GetHistogram().GetSampleCount()), true
 			}
 		}
 	}
-	return 0, false
+	return sum, found
 }
 
 // waitValue polls until the sample equals want: hooks that run on other
@@ -155,7 +157,7 @@ func TestMetricsFollowRequests(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `manta_model_requests_total{model="m1"} 6`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `manta_model_requests_total{model="m1",version="1"} 6`) {
 		t.Fatalf("/metrics: %d\n%s", resp.StatusCode, body)
 	}
 	mfs, err := reg.Gather()

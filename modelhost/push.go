@@ -68,6 +68,9 @@ func Push(ctx context.Context, store Store, dir string, opts PushOptions) (*Mani
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
 	}
+	if err := checkPush(ctx, m, dir); err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
 	body, err := EncodeManifest(m)
 	if err != nil {
 		return nil, err
@@ -207,6 +210,39 @@ func pushFile(ctx context.Context, store Store, m *Manifest, dir string, f File,
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
 		return fmt.Errorf("changed while pushing (sha256 %s, then %s)", f.SHA256, sum)
+	}
+	return nil
+}
+
+// PushChecker is an optional interface of a Runtime: Push calls CheckPush
+// with the validated manifest and the directory being pushed, before any
+// file is uploaded. A runtime that reads model files itself (xgboost,
+// lightgbm) loads the model once, so a file that does not parse is refused
+// at push (an error wrapping api.ErrBadInput that names the file and the
+// parser's message) rather than at the first request, and returns the
+// loaded model's memory in bytes, which Push writes to memory_bytes when the
+// manifest does not set it (0 leaves it unset).
+type PushChecker interface {
+	CheckPush(ctx context.Context, m *Manifest, dir string) (memoryBytes int64, err error)
+}
+
+// checkPush asks m's runtime, if it is a PushChecker, to check the files
+// and fills in memory_bytes from its answer.
+func checkPush(ctx context.Context, m *Manifest, dir string) error {
+	rt, ok := LookupRuntime(m.Runtime)
+	if !ok {
+		return nil // Validate refused it already
+	}
+	pc, ok := rt.(PushChecker)
+	if !ok {
+		return nil
+	}
+	n, err := pc.CheckPush(ctx, m, dir)
+	if err != nil {
+		return fmt.Errorf("runtime %s: %w", m.Runtime, err)
+	}
+	if m.MemoryBytes == 0 && n > 0 {
+		m.MemoryBytes = n
 	}
 	return nil
 }

@@ -76,10 +76,13 @@
 // port then refuses connections (a killed process) is left out of this
 // member's topology at once, before the provider notices; the provider
 // confirms it (the same topology hash) or, if it still lists the member
-// after 2 × FailureDetection, the member is taken back. Proto.Actor's etcd
-// provider can miss a member registering while another starts (its watch
-// does not continue from its read): every member writes its registration
-// again a few times in its first 15 s (etcdfix.go).
+// after 2 × FailureDetection and the port no longer refuses, the member is
+// taken back. Proto.Actor's etcd provider can miss a member registering
+// while another starts (its watch does not continue from its read): every
+// member writes its registration again a few times in its first 15 s
+// (etcdfix.go). Its registration lease is Config.EtcdTTL (10 s, not
+// Proto.Actor's fixed 3 s): a member stalled past its lease is blocked by
+// every other member for good.
 //
 // Every member gossips its load a few times a second (protoactor gossip,
 // key "manta.load"): figures that cost O(1) to compute (budget, used,

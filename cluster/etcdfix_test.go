@@ -56,3 +56,48 @@ func TestRePutEtcdKeyReachesLateWatchers(t *testing.T) {
 		t.Fatal("the late watcher never saw the member's registration")
 	}
 }
+
+// A member's etcd registration is under a lease of Config.EtcdTTL, not
+// Proto.Actor's fixed 3 s (a member stalled past 3 s was blocked by the
+// others for good).
+func TestEtcdLeaseTTL(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	cfg := DefaultConfig()
+	cfg.Provider = ProviderEtcd
+	cfg.Etcd = []string{etcd.Endpoint}
+	cfg.EtcdPrefix = "/ttltest"
+	cfg.EtcdTTL = 7 * time.Second
+	cfg.Logger = QuietLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(ctx, false)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.Endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "/ttltest/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 {
+		t.Fatalf("%d registrations under /ttltest/, want 1", len(resp.Kvs))
+	}
+	ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl.GrantedTTL != 7 {
+		t.Fatalf("registration lease granted for %d s, want 7", ttl.GrantedTTL)
+	}
+
+	bad := cfg
+	bad.EtcdTTL = 1500 * time.Millisecond
+	if err := bad.Validate(); err == nil {
+		t.Fatal("an etcd TTL of 1.5s was accepted")
+	}
+}

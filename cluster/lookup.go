@@ -289,12 +289,42 @@ func (l *Lookup) onEndpointTerminated(addr string) {
 	l.logger.Warn("placement: a member's connection broke and its port refuses connections: routing around it until the provider confirms", slog.String("member", addr))
 	l.count(func(s *Stats) { s.Suspected++ })
 	l.republish(nil)
+	l.expireSuspect(addr)
+}
+
+// expireSuspect ends addr's suspicion after suspectFor, unless the
+// provider still lists the member and its port still refuses connections
+// (the provider's lease has not run out yet: EtcdTTL may be longer than
+// suspectFor): then the suspicion is renewed, so a dead member is never
+// taken back into the topology before the provider drops it.
+func (l *Lookup) expireSuspect(addr string) {
 	time.AfterFunc(l.suspectFor()+10*time.Millisecond, func() {
 		select {
 		case <-l.stop:
+			return
 		default:
-			l.republish(nil)
 		}
+		l.suspMu.Lock()
+		listed := false
+		if l.provider != nil {
+			for _, m := range l.provider.Members {
+				if m.Address() == addr {
+					listed = true
+				}
+			}
+		}
+		l.suspMu.Unlock()
+		if listed && refusesConnections(addr) {
+			l.suspMu.Lock()
+			if l.suspected == nil {
+				l.suspected = map[string]time.Time{}
+			}
+			l.suspected[addr] = time.Now().Add(l.suspectFor())
+			l.suspMu.Unlock()
+			l.expireSuspect(addr)
+			return
+		}
+		l.republish(nil)
 	})
 }
 

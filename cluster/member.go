@@ -54,6 +54,15 @@ type Config struct {
 	Etcd []string `json:"etcd,omitempty" yaml:"etcd,omitempty"`
 	// EtcdPrefix is the key prefix members register under.
 	EtcdPrefix string `json:"etcd_prefix,omitempty" yaml:"etcd_prefix,omitempty"`
+	// EtcdTTL is the lease of a member's registration (provider etcd;
+	// default 10 s, whole seconds, at least 2 s). A member whose keep-alives
+	// stall longer than this (a starved process) drops out of the
+	// provider's list, and Proto.Actor then blocks its id for good on every
+	// other member: the cluster splits. A crashed member is left out at
+	// once anyway (its connections break and its port refuses: see
+	// Lookup), so a long lease costs failover nothing; it bounds only how
+	// long a host that vanished without a reset stays listed.
+	EtcdTTL time.Duration `json:"etcd_ttl,omitempty" yaml:"etcd_ttl,omitempty"`
 	// AutoManagedPeers lists host:port of autoManaged peers (provider automanaged).
 	AutoManagedPeers []string `json:"automanaged_peers,omitempty" yaml:"automanaged_peers,omitempty"`
 	AutoManagedPort  int      `json:"automanaged_port,omitempty" yaml:"automanaged_port,omitempty"`
@@ -102,6 +111,7 @@ func DefaultConfig() Config {
 		Host:           "127.0.0.1",
 		RequestTimeout: 10 * time.Second,
 		EtcdPrefix:     "/manta",
+		EtcdTTL:        DefaultEtcdTTL,
 		Placement:      DefaultPlacementConfig(),
 	}
 }
@@ -116,6 +126,9 @@ func (c *Config) Validate() error {
 	case ProviderEtcd:
 		if len(c.Etcd) == 0 {
 			return errors.New("cluster: config: provider etcd needs at least one etcd endpoint")
+		}
+		if c.EtcdTTL != 0 && (c.EtcdTTL < 2*time.Second || c.EtcdTTL%time.Second != 0) {
+			return fmt.Errorf("cluster: config: etcd_ttl %v: whole seconds, at least 2s", c.EtcdTTL)
 		}
 	case ProviderK8s:
 		// runs inside a Kubernetes pod (in-cluster config, RBAC of deploy/)
@@ -323,6 +336,13 @@ func newProvider(cfg Config) (pcluster.ClusterProvider, error) {
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cluster: etcd %s: %w", strings.Join(cfg.Etcd, ","), err)
+		}
+		ttl := cfg.EtcdTTL
+		if ttl == 0 {
+			ttl = DefaultEtcdTTL
+		}
+		if err := setEtcdTTL(p, ttl); err != nil {
+			return nil, err
 		}
 		return p, nil
 	case ProviderAutomanaged:

@@ -35,7 +35,7 @@ var (
 type serveFlags struct {
 	store, httpAddr, provider, etcd, redis, host, member string
 	budget, maxPayload                                   int64
-	idle, redisMinIdle                                   time.Duration
+	idle, redisMinIdle, etcdTTL                          time.Duration
 	port, redisInflight                                  int
 	redisStreams, redisCA, redisPassFile                 string
 	httpToken, httpTokenFile                             string
@@ -53,6 +53,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) error {
 	b.String(&f.httpAddr, "http", "MANTA_HTTP", "127.0.0.1:8080", "HTTP listen address, empty for none")
 	b.String(&f.provider, "cluster", "MANTA_CLUSTER", "local", "cluster provider: local, etcd or automanaged")
 	b.String(&f.etcd, "etcd", "MANTA_ETCD", "", "etcd endpoints, comma separated")
+	b.Duration(&f.etcdTTL, "etcd-ttl", "MANTA_ETCD_TTL", cluster.DefaultEtcdTTL, "lease of the member's etcd registration (whole seconds); a member stalled longer drops out for good")
 	b.Bytes(&f.maxPayload, "max-payload", "MANTA_MAX_PAYLOAD", 0, "largest request payload, e.g. 16MiB (larger ones get too_large; default 16MiB)")
 	b.Bytes(&f.budget, "budget", "MANTA_BUDGET", 0, "model memory budget, e.g. 4GiB (default half the memory)")
 	b.String(&f.redis, "redis", "MANTA_REDIS", "", "Redis URL to ingest requests from streams")
@@ -118,6 +119,7 @@ func (f *serveFlags) config() (manta.Config, error) {
 	cfg.Cluster.Port = f.port
 	cfg.Cluster.Placement = f.placement
 	cfg.Cluster.TLS = cluster.TLSConfig{CertFile: f.tlsCert, KeyFile: f.tlsKey, CAFile: f.tlsCA}
+	cfg.Cluster.EtcdTTL = f.etcdTTL
 	if f.etcd != "" {
 		cfg.Cluster.Etcd = strings.Split(f.etcd, ",")
 	}

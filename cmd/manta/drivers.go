@@ -5,5 +5,6 @@ package main
 // wants, as database/sql users import a driver); the command does, here.
 import (
 	_ "github.com/manta-ml/manta/modelhost/s3store" // s3:// stores (MinIO, S3)
+	_ "github.com/manta-ml/manta/modelhost/trees"   // the xgboost and lightgbm runtimes (in Go)
 	_ "github.com/manta-ml/manta/pyworker"          // the python runtime (sklearn, xgboost, python-class)
 )

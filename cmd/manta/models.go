@@ -141,7 +141,11 @@ func modelsPush(ctx context.Context, st modelhost.Store, dir string, latest bool
 	for _, f := range m.Files {
 		size += f.Size
 	}
-	fmt.Fprintf(stdout, "pushed %s version %s (%d files, %s)\n", m.ID, m.Version, len(m.Files), formatBytes(size))
+	mem := ""
+	if m.MemoryBytes > 0 {
+		mem = ", memory " + formatBytes(m.MemoryBytes)
+	}
+	fmt.Fprintf(stdout, "pushed %s version %s (%d files, %s%s)\n", m.ID, m.Version, len(m.Files), formatBytes(size), mem)
 	return nil
 }
 

@@ -2,14 +2,21 @@
 """ETA-as-a-service: train one small model per freight lane.
 
 Simulates multi-day road shipments between European countries and trains a
-sklearn GradientBoostingRegressor per lane that predicts the door-to-door
-transit time in hours. Each model is written as a directory Manta can push:
+gradient-boosted regressor per lane that predicts the door-to-door transit
+time in hours: an XGBoost model (--model xgboost, the default when
+python3-xgboost is installed), served by Manta's native xgboost runtime, or
+a sklearn GradientBoostingRegressor (--model sklearn), served by the Python
+worker. Each model is written as a directory Manta can push:
 
+    OUT/eta-de-fr/manifest.json   {"id", "runtime": "xgboost", "entrypoint": "model.json", ...}
+    OUT/eta-de-fr/model.json      (Booster.save_model)
+or
     OUT/eta-de-fr/manifest.json   {"id", "runtime": "python", "format": "sklearn-joblib", ...}
     OUT/eta-de-fr/model.joblib
+and
     OUT/lanes.json                every lane with an example request
 
-Run it with Debian's interpreter (numpy, sklearn and joblib from apt):
+Run it with Debian's interpreter (numpy, sklearn, joblib and xgboost from apt):
 
     /usr/bin/python3 examples/eta/train.py --out /tmp/eta-models --lanes 50
 
@@ -33,9 +40,12 @@ import os
 import sys
 import time
 
-import joblib
 import numpy as np
-from sklearn.ensemble import GradientBoostingRegressor
+
+try:
+    import xgboost
+except ImportError:
+    xgboost = None
 
 FEATURES = [
     "distance_km",
@@ -132,20 +142,61 @@ def shipments(lane, n, rng):
     return X, transit_hours(lane, X, rng)
 
 
-def write_model(out, lane, model, mae_minutes, n_train):
-    d = os.path.join(out, lane["id"])
+class XGBoostLane:
+    """An XGBoost regressor for one lane, saved in XGBoost's JSON format."""
+
+    kind = "XGBoost gbtree"
+
+    def __init__(self, trees, seed):
+        self.params = {"max_depth": 3, "eta": 0.1, "subsample": 0.9, "seed": seed, "nthread": 1,
+                       "objective": "reg:squarederror"}
+        self.trees = trees
+
+    def fit(self, X, y):
+        self.params["base_score"] = float(np.mean(y))  # start from the lane's mean transit time
+        self.booster = xgboost.train(self.params, xgboost.DMatrix(X, label=y), num_boost_round=self.trees)
+
+    def predict(self, X):
+        return self.booster.predict(xgboost.DMatrix(X))
+
+    def save(self, d):
+        self.booster.save_model(os.path.join(d, "model.json"))
+        return {"runtime": "xgboost", "entrypoint": "model.json"}
+
+
+class SklearnLane:
+    """A sklearn GradientBoostingRegressor for one lane, saved with joblib."""
+
+    kind = "GradientBoostingRegressor"
+
+    def __init__(self, trees, seed):
+        from sklearn.ensemble import GradientBoostingRegressor
+        self.model = GradientBoostingRegressor(n_estimators=trees, max_depth=3, learning_rate=0.1,
+                                               subsample=0.9, random_state=seed)
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+    def save(self, d):
+        import joblib
+        joblib.dump(self.model, os.path.join(d, "model.joblib"))
+        return {"runtime": "python", "format": "sklearn-joblib", "entrypoint": "model.joblib"}
+
+
+def write_model(out, lane_id, lane, model, mae_minutes, n_train):
+    d = os.path.join(out, lane_id)
     os.makedirs(d, exist_ok=True)
-    joblib.dump(model, os.path.join(d, "model.joblib"))
-    manifest = {
-        "id": lane["id"],
-        "runtime": "python",
-        "format": "sklearn-joblib",
-        "entrypoint": "model.joblib",
-        "description": "ETA in hours, %s -> %s road freight; features: %s; GradientBoostingRegressor on %d simulated shipments"
-        % (lane["origin"], lane["destination"], ", ".join(FEATURES), n_train),
+    manifest = {"id": lane_id}
+    manifest.update(model.save(d))
+    manifest.update({
+        "description": "ETA in hours, %s -> %s road freight; features: %s; %s on %d simulated shipments"
+        % (lane["origin"], lane["destination"], ", ".join(FEATURES), model.kind, n_train),
         "quality": {"metric": "mae_minutes", "value": round(mae_minutes, 1)},
         "batch": {"max_size": 64, "max_wait_ms": 2},
-    }
+    })
     # The manifest is written last: a reader never sees a half-written model.
     with open(os.path.join(d, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
@@ -159,7 +210,16 @@ def main():
     ap.add_argument("--samples", type=int, default=400, help="simulated shipments per lane (default: 400)")
     ap.add_argument("--trees", type=int, default=60, help="boosting stages per model (default: 60)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--model", choices=["auto", "xgboost", "sklearn"], default="auto",
+                    help="xgboost (runtime xgboost, native), sklearn (runtime python); "
+                         "auto: xgboost when python3-xgboost is installed (default)")
+    ap.add_argument("--id-prefix", default="eta", help="model ids are PREFIX-origin-destination (default: eta)")
     args = ap.parse_args()
+    if args.model == "auto":
+        args.model = "xgboost" if xgboost is not None else "sklearn"
+    if args.model == "xgboost" and xgboost is None:
+        sys.exit("train.py: --model xgboost needs python3-xgboost (apt install python3-xgboost)")
+    Lane = XGBoostLane if args.model == "xgboost" else SklearnLane
 
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -168,27 +228,29 @@ def main():
     for lane in lanes(args.lanes, rng):
         X, y = shipments(lane, args.samples, rng)
         split = int(0.8 * len(X))
-        model = GradientBoostingRegressor(n_estimators=args.trees, max_depth=3, learning_rate=0.1,
-                                          subsample=0.9, random_state=args.seed)
+        model = Lane(args.trees, args.seed)
         model.fit(X[:split], y[:split])
         mae_min = float(np.mean(np.abs(model.predict(X[split:]) - y[split:]))) * 60
-        write_model(args.out, lane, model, mae_min, split)
+        lane_id = args.id_prefix + lane["id"][len("eta"):]
+        write_model(args.out, lane_id, lane, model, mae_min, split)
         example = [round(float(v), 3) for v in X[split]]
         index.append({
-            "id": lane["id"],
+            "id": lane_id,
+            "runtime": args.model,
             "origin": lane["origin"],
             "destination": lane["destination"],
             "distance_km": round(lane["distance_km"]),
             "mae_minutes": round(mae_min, 1),
             "example": {"features": example},
             "example_hours": round(float(y[split]), 2),
+            "example_predicted": float(model.predict(X[split:split + 1])[0]),  # the library's own answer
         })
         print("%-10s %5d km  MAE %5.0f min  (mean transit %4.1f h)"
-              % (lane["id"], lane["distance_km"], mae_min, float(np.mean(y))), file=sys.stderr)
+              % (lane_id, lane["distance_km"], mae_min, float(np.mean(y))), file=sys.stderr)
     with open(os.path.join(args.out, "lanes.json"), "w") as f:
         json.dump({"features": FEATURES, "lanes": index}, f, indent=2)
         f.write("\n")
-    print("trained %d models in %.1fs into %s" % (len(index), time.time() - t0, args.out), file=sys.stderr)
+    print("trained %d %s models in %.1fs into %s" % (len(index), args.model, time.time() - t0, args.out), file=sys.stderr)
 
 
 if __name__ == "__main__":

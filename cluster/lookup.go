@@ -126,6 +126,7 @@ type Stats struct {
 	ReplicasAdded int64 `json:"replicas_added"` // replicas this leader added
 	ReplicasGone  int64 `json:"replicas_gone"`  // replicas this leader removed
 	QuietCycles   int64 `json:"quiet_cycles"`   // rebalancer cycles skipped: nothing to do by the gossiped loads
+	PartialPulls  int64 `json:"partial_pulls"`  // rebalancer cycles that pulled only the most loaded members' full loads (memory alone out of balance)
 }
 
 func (l *Lookup) count(f func(*Stats)) {

@@ -46,3 +46,50 @@ func TestRebalancerQuiet(t *testing.T) {
 		t.Fatal("a member without a gossiped load: must pull")
 	}
 }
+
+// With memory alone out of balance, the leader pulls the full loads of
+// the most loaded members only, and plans with the others' gossiped
+// figures (their rate is the gossiped one, not the sum of a summary).
+func TestRebalancerPartialPull(t *testing.T) {
+	l := &Lookup{cfg: DefaultPlacementConfig()}
+	l.topo.Store(&topology{byKind: map[string][]string{KindModel: {"a", "b", "c", "d"}}})
+	gossip := []*wire.Load{
+		{Address: "a", Budget: 1 << 30, Active: 100 << 20, Activations: 10},
+		{Address: "b", Budget: 1 << 30, Active: 900 << 20, Activations: 90},
+		{Address: "c", Budget: 1 << 30, Active: 50 << 20, Activations: 5, Rate: 0.5,
+			Hosted: []*wire.Hosted{{Identity: "hot", Rate: 0.1, Bytes: 1 << 20}}},
+		{Address: "d", Budget: 1 << 29, Active: 400 << 20, Activations: 40},
+	}
+	l.loads.Store(newLoadView(gossip))
+	rb := newRebalancer(l)
+	rb.leading = true
+	if idle, balanced := rb.gossiped(); !idle || balanced {
+		t.Fatalf("memory imbalance with no traffic: idle %v balanced %v, want idle and unbalanced", idle, balanced)
+	}
+	members, _, ok := rb.gossipMembers()
+	if !ok {
+		t.Fatal("every member gossiped")
+	}
+	donors := donorsOf(members, 2)
+	if len(donors) != 2 || !donors["b"] || !donors["d"] {
+		t.Fatalf("donors %v, want b (88%%) and d (78%%)", donors)
+	}
+	if n := len(donorsOf(members, 10)); n != 4 {
+		t.Fatalf("%d donors of 4 members with k=10", n)
+	}
+	// c's gossiped summary holds one activation of rate 0.1; its member
+	// rate is the gossiped 0.5.
+	v := newLoadView(gossip)
+	for _, m := range rb.members(v) {
+		if m.ID == "c" && m.Rate != 0.5 {
+			t.Fatalf("a gossiped member's rate %v, want its gossiped 0.5", m.Rate)
+		}
+	}
+	full := &wire.Load{Address: "c", Budget: 1 << 30, Full: true, Hosted: []*wire.Hosted{{Identity: "x", Rate: 2}, {Identity: "y", Rate: 3}}}
+	v = newLoadView([]*wire.Load{gossip[0], gossip[1], full, gossip[3]})
+	for _, m := range rb.members(v) {
+		if m.ID == "c" && m.Rate != 5 {
+			t.Fatalf("a full load's rate %v, want the sum of its activations' 5", m.Rate)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pyModels := demoPython(root, *dir, stdout)
+	trained := demoTrained(root, *dir, stdout)
 	var total int64
 	for _, m := range models {
 		total += m.mem
@@ -82,8 +82,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	picks := make([]int, *nReq)
 	for i := range picks {
 		picks[i] = perm[zipf.Uint64()]
-		if len(pyModels) > 0 && rng.IntN(50) == 0 {
-			picks[i] = -1 - rng.IntN(len(pyModels)) // a Python model
+		if len(trained) > 0 && rng.IntN(50) == 0 {
+			picks[i] = -1 - rng.IntN(len(trained)) // a trained ETA model
 		}
 	}
 	payloads := sync.Map{}
@@ -105,7 +105,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return b.Bytes()
 	}
 
-	var next, done, failed, wrong, pyDone atomic.Int64
+	var next, done, failed, wrong, pyDone, xgbDone atomic.Int64
 	lat := make([]time.Duration, *nReq)
 	var firstErr atomic.Value
 	start := time.Now()
@@ -120,18 +120,23 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 					return
 				}
 				if picks[i] < 0 {
-					pm := pyModels[-1-picks[i]]
+					pm := trained[-1-picks[i]]
 					t0 := time.Now()
 					res, err := c.Model(pm.id).Predict(ctx, pm.payload).Get(ctx)
 					lat[i] = time.Since(t0)
-					pyDone.Add(1)
+					if pm.runtime == "xgboost" {
+						xgbDone.Add(1)
+					} else {
+						pyDone.Add(1)
+					}
 					var out struct {
 						Prediction *float64 `json:"prediction"`
 					}
 					if err != nil {
 						failed.Add(1)
 						firstErr.CompareAndSwap(nil, err.Error())
-					} else if json.Unmarshal(res.Output, &out) != nil || out.Prediction == nil {
+					} else if json.Unmarshal(res.Output, &out) != nil || out.Prediction == nil ||
+						math.Abs(*out.Prediction-pm.want) > 1e-5*math.Max(1, math.Abs(pm.want)) { // float32 for XGBoost
 						wrong.Add(1)
 					}
 					done.Add(1)
@@ -191,8 +196,15 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nsummary\n")
 	fmt.Fprintf(stdout, "  requests          %d in %v (%.0f req/s), %d models called\n", *nReq, elapsed.Round(time.Millisecond), float64(*nReq)/elapsed.Seconds(), len(distinct))
-	if len(pyModels) > 0 {
-		fmt.Fprintf(stdout, "  python            %d requests to %d sklearn models (python runtime, one load per member)\n", pyDone.Load(), len(pyModels))
+	nTrained := map[string]int{}
+	for _, m := range trained {
+		nTrained[m.runtime]++
+	}
+	if n := nTrained["python"]; n > 0 {
+		fmt.Fprintf(stdout, "  python            %d requests to %d sklearn models (python runtime, one load per member)\n", pyDone.Load(), n)
+	}
+	if n := nTrained["xgboost"]; n > 0 {
+		fmt.Fprintf(stdout, "  xgboost           %d requests to %d XGBoost models (native xgboost runtime)\n", xgbDone.Load(), n)
 	}
 	fmt.Fprintf(stdout, "  errors            %d (wrong predictions: %d)\n", failed.Load(), wrong.Load())
 	fmt.Fprintf(stdout, "  latency           p50 %v  p99 %v  max %v\n", q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
@@ -271,15 +283,21 @@ func demoModels(root string, n int, seed uint64, stdout io.Writer) ([]demoModel,
 	return models, nil
 }
 
-type pyModel struct {
+// trainedModel is an ETA lane model trained by examples/eta/train.py.
+type trainedModel struct {
 	id      string
+	runtime string // "python" (sklearn) or "xgboost" (native)
 	payload []byte
+	want    float64 // the training library's own prediction for payload
 }
 
-// demoPython trains three ETA lane models with Debian's Python and sklearn
-// (examples/eta/train.py) and writes them into the demo's store; without
-// Python+sklearn the demo runs on linear models alone.
-func demoPython(root, dir string, stdout io.Writer) []pyModel {
+// demoTrained trains ETA lane models with Debian's Python
+// (examples/eta/train.py) and writes them into the demo's store: three
+// sklearn models served by the Python worker when sklearn is there, and
+// three XGBoost models served natively by the xgboost runtime when
+// python3-xgboost is there. Without either the demo runs on linear models
+// alone.
+func demoTrained(root, dir string, stdout io.Writer) []trainedModel {
 	python := os.Getenv("MANTA_PYTHON")
 	if python == "" {
 		python = "/usr/bin/python3"
@@ -288,18 +306,37 @@ func demoPython(root, dir string, stdout io.Writer) []pyModel {
 	if _, err := os.Stat(script); err != nil {
 		return nil
 	}
-	if err := exec.Command(python, "-c", "import sklearn, joblib, numpy").Run(); err != nil {
-		fmt.Fprintf(stdout, "no Python with sklearn at %s: the demo uses linear models only (make setup installs it)\n", python)
-		return nil
+	var models []trainedModel
+	for _, k := range []struct {
+		model, prefix, runtime, modules, what, missing string
+	}{
+		{"sklearn", "eta", "python", "sklearn, joblib, numpy", "Python models (sklearn GradientBoostingRegressor, ETA lanes, python runtime)", "no Python with sklearn at %s: no Python models in the demo (make setup installs it)\n"},
+		{"xgboost", "xgb-eta", "xgboost", "xgboost, numpy", "XGBoost models (ETA lanes, served natively by the xgboost runtime)", "no Python with xgboost at %s: no XGBoost models in the demo (make setup installs python3-xgboost)\n"},
+	} {
+		if err := exec.Command(python, "-c", "import "+k.modules).Run(); err != nil {
+			fmt.Fprintf(stdout, k.missing, python)
+			continue
+		}
+		ms, err := trainLanes(root, filepath.Join(dir, k.model+"-trained"), python, script, k.model, k.prefix, k.runtime)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s models: %v; the demo goes on without them\n", k.model, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%d %s join the workload\n", len(ms), k.what)
+		models = append(models, ms...)
 	}
-	out := filepath.Join(dir, "eta-trained")
-	if b, err := exec.Command(python, script, "--out", out, "--lanes", "3").CombinedOutput(); err != nil {
-		fmt.Fprintf(stdout, "training the Python models failed, skipping them: %v %s\n", err, b)
-		return nil
+	return models
+}
+
+// trainLanes runs train.py for three lanes into out and pushes the models
+// the store does not have yet.
+func trainLanes(root, out, python, script, model, prefix, runtime string) ([]trainedModel, error) {
+	if b, err := exec.Command(python, script, "--out", out, "--lanes", "3", "--model", model, "--id-prefix", prefix).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("training failed: %v %s", err, b)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "lanes.json"))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var idx struct {
 		Lanes []struct {
@@ -307,26 +344,26 @@ func demoPython(root, dir string, stdout io.Writer) []pyModel {
 			Example struct {
 				Features []float64 `json:"features"`
 			} `json:"example"`
+			Predicted float64 `json:"example_predicted"`
 		} `json:"lanes"`
 	}
-	if json.Unmarshal(b, &idx) != nil {
-		return nil
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("lanes.json: %w", err)
 	}
-	st, err := modelhost.OpenStore(context.Background(), root)
+	ctx := context.Background()
+	st, err := modelhost.OpenStore(ctx, root)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	var models []pyModel
+	var models []trainedModel
 	for _, l := range idx.Lanes {
-		if vs, _ := st.Versions(context.Background(), l.ID); len(vs) == 0 {
-			if _, err := modelhost.Push(context.Background(), st, filepath.Join(out, l.ID), modelhost.PushOptions{}); err != nil {
-				fmt.Fprintf(stdout, "push %s: %v\n", l.ID, err)
-				return nil
+		if vs, _ := st.Versions(ctx, l.ID); len(vs) == 0 {
+			if _, err := modelhost.Push(ctx, st, filepath.Join(out, l.ID), modelhost.PushOptions{}); err != nil {
+				return nil, fmt.Errorf("push %s: %w", l.ID, err)
 			}
 		}
 		p, _ := json.Marshal(map[string]any{"features": l.Example.Features})
-		models = append(models, pyModel{id: l.ID, payload: p})
+		models = append(models, trainedModel{id: l.ID, runtime: runtime, payload: p, want: l.Predicted})
 	}
-	fmt.Fprintf(stdout, "3 Python models (sklearn GradientBoostingRegressor, ETA lanes) join the workload\n")
-	return models
+	return models, nil
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Manta's tests and demo use: Debian packages (Redis, etcd,
-# protoc, Python with numpy/sklearn/joblib/protobuf) and, into the project-local .bin,
+# protoc, Python with numpy/sklearn/joblib/protobuf/xgboost) and, into the project-local .bin,
 # the MinIO server and protoc-gen-go. Idempotent and quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.bin"
 mkdir -p "$BIN"
 
-PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib python3-protobuf)
+# python3-xgboost: the XGBoost oracle tests and benchmark (modelhost/trees),
+# the native ETA example and the demo's XGBoost models.
+PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib python3-protobuf python3-xgboost)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,12 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-# Optional: xgboost models when Debian has it.
-if ! dpkg-query -W -f='${Status}' python3-xgboost 2>/dev/null | grep -q "install ok installed"; then
-  if apt-cache show python3-xgboost >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq python3-xgboost >/dev/null 2>&1 || true
-  fi
 fi
 
 # protoc-gen-go pinned to the google.golang.org/protobuf version in go.mod.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Manta's tests and demo use: Debian packages (Redis, etcd,
-# protoc, Python with numpy/sklearn/joblib/protobuf/xgboost) and, into the project-local .bin,
+# protoc, Python with numpy/sklearn/joblib/protobuf/xgboost/onnx) and, into the project-local .bin,
 # the MinIO server and protoc-gen-go. Idempotent and quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,8 @@ mkdir -p "$BIN"
 
 # python3-xgboost: the XGBoost oracle tests and benchmark (modelhost/trees),
 # the native ETA example and the demo's XGBoost models.
-PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib python3-protobuf python3-xgboost)
+# python3-onnx: the ONNX oracle tests (modelhost/onnx build their graphs with it).
+PKGS=(redis-server etcd-server protobuf-compiler python3-numpy python3-sklearn python3-joblib python3-protobuf python3-xgboost python3-onnx)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

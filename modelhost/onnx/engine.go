@@ -24,6 +24,11 @@ const maxCachedPlan = 1024
 type program[T float] struct {
 	g      *graph
 	consts [][]T // per value: the data of float constants, else nil
+	// packed holds, per node, the constant B of a Gemm (without transA) or
+	// a MatMul with a 2-D constant B, transposed to [N, K] so that every
+	// output is a dot product of two contiguous rows (gemmNT); nil for the
+	// other nodes. A B used by nothing else is kept only in this form.
+	packed [][]T
 	plans  [maxCachedPlan + 1]atomic.Pointer[plan]
 	// scratch holds runs' arenas and per-value views, reused.
 	scratch sync.Pool
@@ -49,8 +54,52 @@ func newProgram[T float](g *graph) *program[T] {
 		p.consts[i] = c
 		v.f64 = nil // the program holds the only copy
 	}
+	p.pack()
 	p.scratch.New = func() any { return &runScratch[T]{views: make([][]T, len(g.values))} }
 	return p
+}
+
+// pack fills packed: see there.
+func (p *program[T]) pack() {
+	g := p.g
+	uses := make([]int, len(g.values))
+	for _, nd := range g.nodes {
+		for _, id := range nd.in {
+			if id >= 0 {
+				uses[id]++
+			}
+		}
+	}
+	for _, id := range g.outputs {
+		uses[id]++
+	}
+	p.packed = make([][]T, len(g.nodes))
+	for i := range g.nodes {
+		nd := &g.nodes[i]
+		if !(nd.op == opGemm && !nd.transA || nd.op == opMatMul) {
+			continue
+		}
+		id := nd.in[1]
+		b := p.consts[id]
+		if b == nil || len(g.values[id].shape) != 2 {
+			continue
+		}
+		if nd.op == opGemm && nd.transB {
+			p.packed[i] = b // already [N, K]
+			continue
+		}
+		k, n := g.values[id].shape[0], g.values[id].shape[1]
+		bt := make([]T, len(b))
+		for r := range k {
+			for c := range n {
+				bt[c*k+r] = b[r*n+c]
+			}
+		}
+		p.packed[i] = bt
+		if uses[id] == 1 {
+			p.consts[id] = nil
+		}
+	}
 }
 
 func (p *program[T]) elemSize() int { var x T; return int(unsafe.Sizeof(x)) }
@@ -61,6 +110,11 @@ func (p *program[T]) constBytes() int64 {
 	var n int64
 	for _, c := range p.consts {
 		n += int64(len(c)) * int64(p.elemSize())
+	}
+	for i, c := range p.packed {
+		if c != nil && !(p.g.nodes[i].op == opGemm && p.g.nodes[i].transB) {
+			n += int64(len(c)) * int64(p.elemSize())
+		}
 	}
 	for i := range p.g.values {
 		n += 8 * int64(len(p.g.values[i].i64))
@@ -120,7 +174,7 @@ func (p *program[T]) run(rows []float64, n int, outs [][]float64) ([][]float64, 
 			size, _ := numel(pl.shapes[nd.out])
 			views[nd.out] = arena[off : off+size]
 		}
-		p.exec(nd, pl, views)
+		p.exec(nd, p.packed[i], pl, views)
 	}
 	for o, id := range g.outputs {
 		for _, x := range views[id] {
@@ -133,7 +187,7 @@ func (p *program[T]) run(rows []float64, n int, outs [][]float64) ([][]float64, 
 
 // exec runs one node; its output's view is set (arena) or is set here
 // (views of its input).
-func (p *program[T]) exec(nd *node, pl *plan, views [][]T) {
+func (p *program[T]) exec(nd *node, packed []T, pl *plan, views [][]T) {
 	y := views[nd.out]
 	ys := pl.shapes[nd.out]
 	in := func(i int) ([]T, []int) {
@@ -158,9 +212,19 @@ func (p *program[T]) exec(nd *node, pl *plan, views [][]T) {
 		if nd.transA {
 			k = as[0]
 		}
+		if packed != nil {
+			gemmC(y, ys[0], ys[1], c, cs, T(nd.beta))
+			gemmNT(y, ys[0], ys[1], k, a, packed, T(nd.alpha), true)
+			break
+		}
 		gemm(y, ys[0], ys[1], k, a, b, c, cs, nd.transA, nd.transB, T(nd.alpha), T(nd.beta))
 	case opMatMul:
 		b, bs := in(1)
+		if packed != nil {
+			k := as[len(as)-1]
+			gemmNT(y, len(a)/k, bs[1], k, a, packed, 1, false)
+			break
+		}
 		matmul(y, ys, a, as, b, bs)
 	case opSoftmax:
 		softmax(y, a, as, nd.axis, nd.legacySoftmax)

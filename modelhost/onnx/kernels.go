@@ -143,6 +143,12 @@ func sigmoid(x float64) float64 {
 
 // gemm computes y[m,n] = alpha·A'·B' + beta·C (C broadcast to [m,n]).
 func gemm[T float](y []T, m, n, k int, a, b, c []T, cs []int, transA, transB bool, alpha, beta T) {
+	gemmC(y, m, n, c, cs, beta)
+	gemmAcc(y, m, n, k, a, b, transA, transB, alpha)
+}
+
+// gemmC sets y[m,n] to beta·C, C broadcast to [m,n] (zero without C).
+func gemmC[T float](y []T, m, n int, c []T, cs []int, beta T) {
 	y = y[:m*n]
 	if c != nil && beta != 0 {
 		st := bstrides(cs, []int{m, n})
@@ -156,6 +162,10 @@ func gemm[T float](y []T, m, n, k int, a, b, c []T, cs []int, transA, transB boo
 	} else {
 		clear(y)
 	}
+}
+
+// gemmAcc adds alpha·A'·B' to y[m,n].
+func gemmAcc[T float](y []T, m, n, k int, a, b []T, transA, transB bool, alpha T) {
 	for i := range m {
 		row := y[i*n : (i+1)*n]
 		switch {
@@ -182,6 +192,49 @@ func gemm[T float](y []T, m, n, k int, a, b, c []T, cs []int, transA, transB boo
 					s += a[kk*m+i] * bv
 				}
 				row[j] += alpha * s
+			}
+		}
+	}
+}
+
+// gemmNT computes y[i,j] (+)= alpha·Σk a[i,k]·bt[j,k] for rows×n outputs:
+// A row-major [rows, k], B transposed to [n, k]. Four outputs at a time
+// share each load of a (a 1×4 register block): on the benchmark MLP this
+// is 2 to 3 times faster than an axpy loop over B's rows.
+func gemmNT[T float](y []T, rows, n, k int, a, bt []T, alpha T, acc bool) {
+	bt = bt[:n*k]
+	for i := range rows {
+		ar := a[i*k : (i+1)*k]
+		yr := y[i*n : (i+1)*n]
+		j := 0
+		for ; j+4 <= n; j += 4 {
+			b0 := bt[j*k : (j+1)*k][:len(ar)]
+			b1 := bt[(j+1)*k : (j+2)*k][:len(ar)]
+			b2 := bt[(j+2)*k : (j+3)*k][:len(ar)]
+			b3 := bt[(j+3)*k : (j+4)*k][:len(ar)]
+			var s0, s1, s2, s3 T
+			for kk, av := range ar {
+				s0 += av * b0[kk]
+				s1 += av * b1[kk]
+				s2 += av * b2[kk]
+				s3 += av * b3[kk]
+			}
+			o := yr[j : j+4 : j+4]
+			if acc {
+				o[0] += alpha * s0
+				o[1] += alpha * s1
+				o[2] += alpha * s2
+				o[3] += alpha * s3
+			} else {
+				o[0], o[1], o[2], o[3] = alpha*s0, alpha*s1, alpha*s2, alpha*s3
+			}
+		}
+		for ; j < n; j++ {
+			s := alpha * dot(ar, bt[j*k:(j+1)*k])
+			if acc {
+				yr[j] += s
+			} else {
+				yr[j] = s
 			}
 		}
 	}

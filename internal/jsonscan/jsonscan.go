@@ -3,8 +3,9 @@
 // worker's feature codec (pyworker) both read their payloads with it.
 //
 // It accepts exactly the JSON grammar (RFC 8259) for numbers and arrays,
-// rejects null and everything else, and gives the same float64 as
-// encoding/json (checked by FuzzParseFloats): numbers whose decimal mantissa
+// rejects null (except AppendFloatsNaN, for the tree runtimes, where null
+// is a missing value, read as NaN) and everything else, and gives the same
+// float64 as encoding/json (checked by FuzzParseFloats): numbers whose decimal mantissa
 // fits 53 bits and whose exponent is within ±22 are converted exactly with
 // one multiplication or division (both operands exact, so the IEEE result is
 // correctly rounded: Clinger's fast path, as in strconv); every other number

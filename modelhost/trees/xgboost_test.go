@@ -2,6 +2,7 @@ package trees_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -165,4 +166,52 @@ func TestXGBoostRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrentPredict: a model is immutable, so batches on many
+// goroutines at once (the actor runs several) answer as one at a time.
+func TestConcurrentPredict(t *testing.T) {
+	for name, m := range map[string]*trees.Model{"xgboost": mustParse(t, trees.ParseXGBoost, xgMulti), "lightgbm": mustParse(t, trees.ParseLightGBM, lgMulticlass)} {
+		var payloads [][]byte
+		for i := range 40 {
+			x := []float64{float64(i%9) - 4, float64(i % 13)}
+			payloads = append(payloads, row(x[:m.NumFeatures()]))
+		}
+		want := predict(t, m, payloads...)
+		done := make(chan error, 8)
+		for g := range 8 {
+			go func() {
+				for k := range 50 {
+					lo := (g + k) % len(payloads)
+					hi := min(lo+1+k%7, len(payloads))
+					out, err := m.Predict(t.Context(), inputs(payloads[lo:hi]...))
+					if err != nil {
+						done <- err
+						return
+					}
+					for i := range out {
+						if string(out[i].Payload) != string(want[lo+i].Payload) {
+							done <- fmt.Errorf("%s: row %d answered %s, alone %s", name, lo+i, out[i].Payload, want[lo+i].Payload)
+							return
+						}
+					}
+				}
+				done <- nil
+			}()
+		}
+		for range 8 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func mustParse(t *testing.T, parse func([]byte) (*trees.Model, error), text string) *trees.Model {
+	t.Helper()
+	m, err := parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

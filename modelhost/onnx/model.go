@@ -99,16 +99,22 @@ func newModel(g *graph, where, output string, maxBatch int) (*Model, error) {
 	if arena > maxArenaBytes {
 		return nil, fmt.Errorf("intermediate tensors need %d bytes at batch %d, above the %d-byte limit", arena, planned, int64(maxArenaBytes))
 	}
-	// The memory: the constants, one run's intermediates and converted
-	// input at the largest batch, the answers' float64 copies, and the
-	// graph's bookkeeping.
-	rows := int64(planned * g.nfeat)
-	outs := int64(0)
+	// The memory: the constants; one run's intermediates and converted
+	// input at the largest batch; the batch's rows as float64 and the
+	// outputs' float64 copies; the plans cached (one per batch size up to
+	// the largest) and the graph's bookkeeping.
+	perRowOut := 0
 	for _, id := range g.outputs {
 		n, _ := numel(pb.shapes[id])
-		outs += int64(n)
+		perRowOut += n / planned
 	}
-	m.memory = m.eng.constBytes() + arena + rows*(8+es) + 8*outs +
+	input := int64(0)
+	if !g.double {
+		input = int64(planned*g.nfeat) * es
+	}
+	m.memory = m.eng.constBytes() + arena + input +
+		8*int64(maxBatch)*int64(g.nfeat+perRowOut) +
+		8*(maxCachedPlan+1) + int64(maxBatch)*planBytes(pb) +
 		int64(len(g.values))*160 + int64(len(g.nodes))*96
 	return m, nil
 }

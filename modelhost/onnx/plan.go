@@ -61,6 +61,15 @@ func (g *graph) plan(n int) (*plan, error) {
 	return p, nil
 }
 
+// planBytes is the memory a cached plan holds.
+func planBytes(p *plan) int64 {
+	n := int64(64)
+	for _, s := range p.shapes {
+		n += 24 + 8 + 8*int64(len(s))
+	}
+	return n
+}
+
 // numel is the element count of a shape, false past maxElems.
 func numel(s []int) (int, bool) {
 	n := 1

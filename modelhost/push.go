@@ -221,7 +221,9 @@ func pushFile(ctx context.Context, store Store, m *Manifest, dir string, f File,
 // at push (an error wrapping api.ErrBadInput that names the file and the
 // parser's message) rather than at the first request, and returns the
 // loaded model's memory in bytes, which Push writes to memory_bytes when the
-// manifest does not set it (0 leaves it unset).
+// manifest does not set it (0 leaves it unset). CheckPush may also fill in
+// m's options it leaves unset (the tree runtimes record n_features there);
+// the manifest is encoded after it returns.
 type PushChecker interface {
 	CheckPush(ctx context.Context, m *Manifest, dir string) (memoryBytes int64, err error)
 }

@@ -22,6 +22,9 @@
 // naming the file and the parser's message, and memory_bytes is filled from
 // the loaded structure (nodes × node size plus per-tree arrays) unless the
 // manifest sets it. The cache accounts that number (Model.MemoryBytes).
+// Push also records the options "n_features" and, for classifiers,
+// "predict_proba": "true", which the Open Inference Protocol's model
+// metadata reports (the runtime does not read them).
 //
 // # Requests and answers
 //

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,11 @@ func TestPush(t *testing.T) {
 			}
 			if stored, err := store.Manifest(ctx, id, m.Version); err != nil || stored.MemoryBytes != m.MemoryBytes {
 				t.Fatalf("stored manifest %+v %v", stored, err)
+			}
+			// The OIP metadata's options: the row width, and probabilities
+			// for classifiers.
+			if m.Options["n_features"] != strconv.Itoa(loaded.NumFeatures()) || (m.Options["predict_proba"] == "true") != (loaded.Kind() != trees.Regressor) {
+				t.Fatalf("options %v for a %v of %d features", m.Options, loaded.Kind(), loaded.NumFeatures())
 			}
 			set := strings.Replace(manifest, `"entrypoint"`, `"memory_bytes":777,"entrypoint"`, 1)
 			if m, err := pushDir(t, store, map[string]string{"manifest.json": set, tc.file: tc.good}); err != nil || m.MemoryBytes != 777 {
@@ -189,10 +195,36 @@ func TestMember(t *testing.T) {
 		math.Abs(probs.Data[3]-sigmoid(0.3)) > 1e-6 {
 		t.Fatalf("/v2 infer outputs: %s", body)
 	}
+	var md struct {
+		Inputs []struct {
+			Shape []int `json:"shape"`
+		} `json:"inputs"`
+		Outputs []struct {
+			Name string `json:"name"`
+		} `json:"outputs"`
+	}
+	if status, body := get(t, base+"/v2/models/xgb-small"); status != 200 || json.Unmarshal([]byte(body), &md) != nil ||
+		len(md.Inputs) != 1 || len(md.Inputs[0].Shape) != 2 || md.Inputs[0].Shape[1] != 2 || len(md.Outputs) != 2 || md.Outputs[1].Name != "probabilities" {
+		t.Fatalf("/v2 metadata: %d %s", status, body)
+	}
 	status, body = post(t, base+"/v2/models/lgb-reg/infer", `{"inputs":[{"name":"features","shape":[1,2],"datatype":"FP64","data":[1,2]}]}`)
 	if status != 400 || !strings.Contains(body, "got 2 values, want 3") {
 		t.Fatalf("/v2 infer with 2 features for 3: %d %s", status, body)
 	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
 
 func post(t *testing.T, url, body string) (int, string) {

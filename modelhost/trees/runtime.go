@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/modelhost"
@@ -51,10 +52,23 @@ func (r *Runtime) Load(ctx context.Context, m *modelhost.Manifest, dir string) (
 // CheckPush loads the model once, at push: a file that does not parse is
 // bad_input naming it; otherwise the answer is the loaded structure's
 // memory, which Push writes to memory_bytes when the manifest has none.
+// It also records what the model is in the manifest's options, unless
+// they are set, for the Open Inference Protocol's metadata: "n_features"
+// (the row width) and, for classifiers, "predict_proba": "true" (answers
+// carry probabilities). The runtime itself reads neither.
 func (r *Runtime) CheckPush(ctx context.Context, m *modelhost.Manifest, dir string) (int64, error) {
 	mod, err := r.load(m, dir)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", api.ErrBadInput, err)
+	}
+	if m.Options == nil {
+		m.Options = make(map[string]string)
+	}
+	if _, ok := m.Options["n_features"]; !ok {
+		m.Options["n_features"] = strconv.Itoa(mod.nfeat)
+	}
+	if _, ok := m.Options["predict_proba"]; !ok && mod.kind != Regressor {
+		m.Options["predict_proba"] = "true"
 	}
 	return mod.MemoryBytes(), nil
 }

@@ -94,8 +94,19 @@ func (l *Lookup) loops() {
 			}
 			l.readGossip(ld)
 		case <-reb.C:
-			if !l.client && !l.cfg.Rebalance.Disabled && l.topo.Load().leader == l.self {
-				rb.cycle()
+			// The cycle (a pull of members' loads, a plan) runs on a
+			// goroutine of its own, one at a time: on this loop it held
+			// back the leader's own gossip for as long as the pull took,
+			// so under a cold burst every directory saw the leader's
+			// stale, low figures and placed on it (a third more
+			// activations than the others at 16 members × 10^5).
+			if !l.client && !l.cfg.Rebalance.Disabled && l.topo.Load().leader == l.self && rb.cycling.CompareAndSwap(false, true) {
+				l.wg.Add(1)
+				go func() {
+					defer l.wg.Done()
+					defer rb.cycling.Store(false)
+					rb.cycle()
+				}()
 			}
 		}
 	}

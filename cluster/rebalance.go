@@ -31,7 +31,10 @@ type rebalancer struct {
 	// (coldDue).
 	coldChecked map[string]time.Time
 	busy        atomic.Bool
-	wg          sync.WaitGroup
+	// cycling: a cycle runs (on its own goroutine; one at a time, so the
+	// rebalancer's state is only ever touched by one goroutine at once).
+	cycling atomic.Bool
+	wg      sync.WaitGroup
 }
 
 func newRebalancer(l *Lookup) *rebalancer {

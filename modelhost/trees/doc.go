@@ -1,7 +1,7 @@
 // Package trees serves gradient-boosted tree ensembles in Go, without
 // Python: the runtime "xgboost" reads XGBoost's JSON model format
-// (Booster.save_model("model.json")), the runtime "lightgbm" LightGBM's
-// text format (Booster.save_model("model.txt")). A model is data the
+// (Booster.save_model("model.json"), or its UBJSON twin "model.ubj"), the
+// runtime "lightgbm" LightGBM's text format (Booster.save_model("model.txt")). A model is data the
 // member interprets: loading takes milliseconds, a request microseconds,
 // and the memory a model holds is the size of its loaded nodes, known
 // exactly.
@@ -58,11 +58,15 @@
 // logit for logistic objectives, log for gamma, tweedie, poisson and cox).
 // Not served, refused at load with the reason: gblinear (use runtime
 // "linear"), categorical splits, vector leaves and multi-target models,
-// UBJSON and the old binary format (re-save as JSON).
+// and XGBoost's old binary format (what 1.x writes for names other than
+// .json and .ubj: re-save the model as JSON).
 //
 // Manta reads the JSON itself rather than through
 // github.com/dmitryikh/leaves, which reads only XGBoost's old binary
-// format. Evaluation follows XGBoost's CPU predictor: features as float32,
+// format, and not as XGBoost 1.7 writes it (its reader takes a string
+// length from the wrong place of a 1.7 file and runs out of memory).
+// UBJSON is transcoded to JSON first (ubjson.go), with every count checked
+// against the bytes left. Evaluation follows XGBoost's CPU predictor: features as float32,
 // x < split goes left, a missing value takes the node's default side, each
 // output group's margin summed in float32 from the base margin, tree by
 // tree in file order, then the objective's transform. Answers equal
@@ -99,8 +103,8 @@
 //
 // The Python worker (package pyworker) still serves XGBoost models, as
 // runtime "python" with format "xgboost": a manifest that says so keeps
-// working, and is the way to serve what this package refuses (UBJSON,
-// categorical splits, a pickled sklearn-API model). This package's
+// working, and is the way to serve what this package refuses (the old
+// binary format, categorical splits, a pickled sklearn-API model). This package's
 // runtimes are named "xgboost" and "lightgbm" and never see those
 // manifests.
 package trees

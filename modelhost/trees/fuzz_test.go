@@ -37,11 +37,13 @@ func fuzzModel(t *testing.T, m *trees.Model, b []byte) {
 	}
 }
 
-// FuzzXGBoost: a malformed XGBoost JSON model is an error, never a panic,
-// a hang or an allocation out of proportion to the file.
+// FuzzXGBoost: a malformed XGBoost JSON or UBJSON model is an error, never
+// a panic, a hang or an allocation out of proportion to the file.
 func FuzzXGBoost(f *testing.F) {
 	f.Add([]byte(xgSmall))
 	f.Add([]byte(xgMulti))
+	f.Add(toUBJ(f, xgSmall))
+	f.Add(toUBJ(f, xgMulti))
 	f.Add([]byte(strings.Replace(xgSmall, `"gbtree","model"`, `"dart","weight_drop":[0.5],"gbtree":{"name":"gbtree","model"`, 1) + "}"))
 	f.Add([]byte(`{"learner":{"learner_model_param":{"num_feature":"1"},"objective":{"name":"reg:squarederror"},"gradient_booster":{"name":"gbtree","model":{"tree_info":[],"trees":[]}}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -15,7 +15,8 @@ import (
 // objectives and a dart booster, a binary and two multiclass classifiers,
 // base_score set, missing values in training and test rows) answer 1,200
 // rows each as xgboost's own predict does, within float32 precision, and
-// every classifier's class is xgboost's.
+// every classifier's class is xgboost's; the same models saved as UBJSON
+// answer exactly as the JSON ones.
 func TestXGBoostOracle(t *testing.T) {
 	dir := xgboostOracle(t)
 	for _, tc := range []struct {
@@ -106,6 +107,27 @@ func TestXGBoostOracle(t *testing.T) {
 				}
 				if p != want.Prediction[i] && !tied(wp) {
 					t.Fatalf("row %d: class %v, xgboost %v (probabilities %v)", i, p, want.Prediction[i], wp)
+				}
+			}
+			// The same model saved as UBJSON answers every row the same.
+			ub, err := os.ReadFile(filepath.Join(d, "model.ubj"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu, err := trees.ParseXGBoost(ub)
+			if err != nil {
+				t.Fatalf("model.ubj: %v", err)
+			}
+			if mu.MemoryBytes() != m.MemoryBytes() {
+				t.Fatalf("model.ubj holds %d bytes, model.json %d", mu.MemoryBytes(), m.MemoryBytes())
+			}
+			for lo := 0; lo < len(payloads); lo += 64 {
+				batch := payloads[lo:min(lo+64, len(payloads))]
+				a, b := predict(t, m, batch...), predict(t, mu, batch...)
+				for i := range a {
+					if string(a[i].Payload) != string(b[i].Payload) {
+						t.Fatalf("row %d: model.json answers %s, model.ubj %s", lo+i, a[i].Payload, b[i].Payload)
+					}
 				}
 			}
 			t.Logf("%d rows (%d missing values), largest difference from xgboost %.3g", len(got), missing, worst)

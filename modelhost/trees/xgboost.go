@@ -169,8 +169,15 @@ func XGBoostObjectives() []string {
 
 // parseXGBoost reads an XGBoost JSON model.
 func parseXGBoost(b []byte) (*forest, Kind, error) {
+	if looksUBJSON(b) {
+		j, err := ubjsonToJSON(b)
+		if err != nil {
+			return nil, 0, err
+		}
+		b = j
+	}
 	if i := bytes.IndexFunc(b, func(r rune) bool { return !unicode.IsSpace(r) }); i < 0 || b[i] != '{' {
-		return nil, 0, errors.New(`not JSON: the xgboost runtime reads XGBoost's JSON format (Booster.save_model("model.json")); UBJSON (.ubj) and the old binary format are not read`)
+		return nil, 0, errors.New(`neither JSON nor UBJSON: the xgboost runtime reads Booster.save_model("model.json") or ("model.ubj"), not XGBoost's old binary format (re-save the model as JSON)`)
 	}
 	var f xgFile
 	if err := json.Unmarshal(b, &f); err != nil {

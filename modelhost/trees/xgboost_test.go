@@ -152,7 +152,8 @@ func TestXGBoostRefuses(t *testing.T) {
 		{"tree_info", `"tree_info":[0]`, `"tree_info":[1]`, "tree_info[0] = 1"},
 		{"num_feature", `"num_feature":"2"`, `"num_feature":"x"`, "num_feature"},
 		{"multi-target", `"num_feature":"2"`, `"num_feature":"2","num_target":"3"`, "multi-target"},
-		{"not json", `{"learner"`, `UBJ{"learner"`, "not JSON"},
+		{"not json", `{"learner"`, `binf{"learner"`, "neither JSON nor UBJSON"},
+		{"bad ubjson", `{"learner"`, `{L{"learner"`, "ubjson"},
 		{"not xgboost", `{"learner":{`, `{"lerner":{`, `no "learner"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

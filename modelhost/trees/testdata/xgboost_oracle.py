@@ -4,7 +4,8 @@ what xgboost itself predicts for them.
 
     /usr/bin/python3 xgboost_oracle.py OUT
 
-For every case, OUT/<case>/ gets model.json (Booster.save_model), rows.json
+For every case, OUT/<case>/ gets model.json and model.ubj (Booster.save_model
+in XGBoost's JSON and UBJSON formats), rows.json
 (the test rows; null = missing) and want.json ({"prediction": [...]} and,
 for classifiers, {"probabilities": [[...], ...]}), each from xgboost's own
 predict on a DMatrix of the same rows. Training rows and test rows both have
@@ -44,6 +45,7 @@ def write(out, name, booster, X, pred, probs=None):
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     booster.save_model(os.path.join(d, "model.json"))
+    booster.save_model(os.path.join(d, "model.ubj"))  # the same model as UBJSON
     with open(os.path.join(d, "rows.json"), "w") as f:
         json.dump(rows_json(X), f)
     want = {"prediction": [float(v) for v in pred]}

@@ -39,6 +39,11 @@
 //	{"prediction": {"probs": [...], "logits": [...]}}
 //	                                           several graph outputs, by name
 //
+// The Open Inference Protocol (/v2) maps a number per row to the tensor
+// prediction [b] and a flat array to [b, k]; a graph answering nested
+// arrays or several outputs is served there once the option "output"
+// names one output whose rows are flat.
+//
 // Values of a FLOAT graph are printed with float32's shortest
 // representation. A wrong feature count is bad_input naming expected and
 // given ("features: got 3 values, want 8"); so is an answer that is not

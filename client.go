@@ -134,11 +134,20 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Cluster.Source == nil {
 		cfg.Cluster.Source = host.PlacementSource() // placement: memory, rates, estimates
 	}
+	host.Quality = cfg.Quality
+	var started atomic.Pointer[cluster.Member] // read by stopping actors (join hand-off)
+	host.Locate = func(_ context.Context, identity string) *actor.PID {
+		if m := started.Load(); m != nil {
+			return m.Activation(identity)
+		}
+		return nil
+	}
 	m, err := cluster.Start(ctx, cfg.Cluster, host.Kind())
 	if err != nil {
 		_ = cache.Close()
 		return nil, fmt.Errorf("manta: %w", err)
 	}
+	started.Store(m)
 	host.Member = cfg.Member
 	if host.Member == "" {
 		host.Member = m.Address()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/quality"
 )
 
 // Config configures an embedded member (Start) or a client (Connect). The
@@ -84,6 +85,11 @@ type Config struct {
 	// further models are counted under "other" (0: the default, 500;
 	// negative: no cap).
 	MetricsMaxModels int `json:"metrics_max_models,omitempty" yaml:"metrics_max_models,omitempty"`
+	// Quality bounds live model quality (docs/ARCHITECTURE.md §2.4): the
+	// ring of predictions kept per monitored activation (default 10,000),
+	// the window of joined labels (1,000), the join window (24h), the
+	// reference rows and bins of drift. Zero fields take the defaults.
+	Quality quality.Config `json:"quality,omitempty" yaml:"quality,omitempty"`
 	// Logger receives Manta's logs (nil: quiet).
 	Logger *slog.Logger `json:"-" yaml:"-"`
 }
@@ -120,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPayloadBytes < 0 || c.MaxPayloadBytes > cluster.MaxRemoteMessageBytes/4 {
 		return fmt.Errorf("manta: config: max_payload_bytes %d: want 0 (the default, %d) up to %d", c.MaxPayloadBytes, DefaultMaxPayloadBytes, cluster.MaxRemoteMessageBytes/4)
+	}
+	if err := c.Quality.Validate(); err != nil {
+		return fmt.Errorf("manta: config: %w", err)
 	}
 	return c.Cluster.Validate()
 }

@@ -83,6 +83,8 @@ func (c *Client) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/models/{id}/predict", c.httpPredict)
 	mux.HandleFunc("POST /v1/models/{id}/reload", c.httpReload)
+	mux.HandleFunc("POST /v1/models/{id}/feedback", c.httpFeedback)
+	mux.HandleFunc("GET /v1/models/{id}/quality", c.httpQuality)
 	mux.HandleFunc("GET /v1/models", c.httpModels)
 	if c.host == nil {
 		mux.HandleFunc("GET /v1/models/{id}", c.httpModel)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/quality"
 )
 
 // Host is what model actors on one member share: the store, the member's
@@ -85,6 +87,27 @@ type Host struct {
 	// before reaching the model (not found, deadline passed in the queue,
 	// load failure), with the model id and the error code's name.
 	OnError func(model, code string)
+
+	// Quality bounds the live-quality state of a monitored activation
+	// (docs/ARCHITECTURE.md §2.4): its ring of predictions, its window of
+	// joined labels, its drift histograms. Zero fields take
+	// quality's defaults.
+	Quality quality.Config
+	// OnFeedback, if set, is called for every feedback message an
+	// activation handled, with the model id and how many labels had each
+	// outcome (quality.Outcome's names); on the actor goroutine.
+	OnFeedback func(model string, counts [4]int)
+	// Locate, if set, finds identity's live activation without activating
+	// it (cluster.Member's directory, NoActivate). A stopping activation
+	// with a join state asks it where its identity lives now: after a
+	// move, that is the activation that took over, and the state is sent
+	// there.
+	Locate func(ctx context.Context, identity string) *actor.PID
+
+	qmu     sync.Mutex
+	tracked map[string]*quality.Tracker // identity -> tracker of its live activation
+	stash   map[string]*quality.Tracker // identity -> tracker of a stopped activation
+	stashed []string                    // stash's identities, oldest first
 }
 
 // BatchReport describes one finished batch (Host.OnBatch).

@@ -16,6 +16,7 @@ import (
 	"github.com/manta-ml/manta/api"
 	"github.com/manta-ml/manta/cluster"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/quality"
 )
 
 // Internal messages of the model actor (never cross a process).
@@ -114,6 +115,9 @@ type modelActor struct {
 	idleTimer *time.Timer
 	// life ends when the actor stops: loads and reloads run under it.
 	life *lifetime
+	// track is the activation's quality tracker, nil until the model is
+	// monitored or gets a label (quality.go); the batch workers read it.
+	track atomic.Pointer[quality.Tracker]
 }
 
 // armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
@@ -171,6 +175,12 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		ctx.Respond(st)
 	case *api.ReloadRequest:
 		a.onReload(ctx)
+	case *api.FeedbackRequest:
+		a.onFeedback(ctx, msg)
+	case *api.QualityRequest:
+		a.onQuality(ctx)
+	case *api.JoinState:
+		a.onJoinState(msg)
 	case *reloaded:
 		a.life.received(msg.lease)
 		a.onReloaded(ctx, msg)
@@ -211,6 +221,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 			a.cur.retire()
 			a.cur = nil
 		}
+		a.handOff()
 		if a.registered {
 			a.host.deactivated(a.identity, a.self)
 		}
@@ -317,6 +328,9 @@ func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
 		return
 	}
 	a.cur = &leaseRef{lease: msg.lease}
+	if msg.lease.Manifest().Monitor {
+		a.tracker()
+	}
 	if a.state != stateReady && a.host.OnReady != nil {
 		a.host.OnReady(a.identity)
 	}
@@ -585,6 +599,15 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	// Stats and metrics first, answers after: a caller whose Get returned
 	// finds its request counted.
 	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
+	if t := a.track.Load(); t != nil {
+		// a monitored activation: one atomic load per batch otherwise
+		at := time.Now()
+		for i, p := range live {
+			if r := resps[i]; r.Error == nil {
+				t.Observe(m.Version, p.req.RequestId, p.req.Payload, r.Output, at)
+			}
+		}
+	}
 	for i, p := range live {
 		if resps != nil && resps[i] != nil {
 			root.Send(p.sender, resps[i])

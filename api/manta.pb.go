@@ -90,6 +90,59 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_api_manta_proto_rawDescGZIP(), []int{0}
 }
 
+// FeedbackOutcome is what happened to one label.
+type FeedbackOutcome int32
+
+const (
+	FeedbackOutcome_FEEDBACK_OUTCOME_JOINED     FeedbackOutcome = 0
+	FeedbackOutcome_FEEDBACK_OUTCOME_UNKNOWN_ID FeedbackOutcome = 1
+	FeedbackOutcome_FEEDBACK_OUTCOME_LATE       FeedbackOutcome = 2
+	FeedbackOutcome_FEEDBACK_OUTCOME_BAD_LABEL  FeedbackOutcome = 3
+)
+
+// Enum value maps for FeedbackOutcome.
+var (
+	FeedbackOutcome_name = map[int32]string{
+		0: "FEEDBACK_OUTCOME_JOINED",
+		1: "FEEDBACK_OUTCOME_UNKNOWN_ID",
+		2: "FEEDBACK_OUTCOME_LATE",
+		3: "FEEDBACK_OUTCOME_BAD_LABEL",
+	}
+	FeedbackOutcome_value = map[string]int32{
+		"FEEDBACK_OUTCOME_JOINED":     0,
+		"FEEDBACK_OUTCOME_UNKNOWN_ID": 1,
+		"FEEDBACK_OUTCOME_LATE":       2,
+		"FEEDBACK_OUTCOME_BAD_LABEL":  3,
+	}
+)
+
+func (x FeedbackOutcome) Enum() *FeedbackOutcome {
+	p := new(FeedbackOutcome)
+	*p = x
+	return p
+}
+
+func (x FeedbackOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeedbackOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_manta_proto_enumTypes[1].Descriptor()
+}
+
+func (FeedbackOutcome) Type() protoreflect.EnumType {
+	return &file_api_manta_proto_enumTypes[1]
+}
+
+func (x FeedbackOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeedbackOutcome.Descriptor instead.
+func (FeedbackOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{1}
+}
+
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=manta.v1.ErrorCode" json:"code,omitempty"`
@@ -925,6 +978,646 @@ func (*MemberStatusRequest) Descriptor() ([]byte, []int) {
 	return file_api_manta_proto_rawDescGZIP(), []int{8}
 }
 
+// Label is one piece of ground truth for a prediction, keyed by the
+// request id its result carried (docs/ARCHITECTURE.md §2.4).
+type Label struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// value is the label: a number for a regressor, the class (its index in
+	// the model's probabilities) for a classifier.
+	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	// at is when the truth was known, Unix nanoseconds; 0 means now.
+	At            int64 `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Label) Reset() {
+	*x = Label{}
+	mi := &file_api_manta_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Label) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Label) ProtoMessage() {}
+
+func (x *Label) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Label.ProtoReflect.Descriptor instead.
+func (*Label) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Label) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Label) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Label) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// FeedbackRequest carries labels for one model to one of its activations.
+type FeedbackRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ModelId string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Labels  []*Label               `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty"`
+	// count_unknown tells the activation to count the labels it cannot join
+	// as unknown ids (set on the last activation asked when a model has
+	// replicas: the others answer without counting).
+	CountUnknown  bool `protobuf:"varint,3,opt,name=count_unknown,json=countUnknown,proto3" json:"count_unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackRequest) Reset() {
+	*x = FeedbackRequest{}
+	mi := &file_api_manta_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackRequest) ProtoMessage() {}
+
+func (x *FeedbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackRequest.ProtoReflect.Descriptor instead.
+func (*FeedbackRequest) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *FeedbackRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *FeedbackRequest) GetLabels() []*Label {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *FeedbackRequest) GetCountUnknown() bool {
+	if x != nil {
+		return x.CountUnknown
+	}
+	return false
+}
+
+// FeedbackResponse answers a FeedbackRequest: one outcome per label, in
+// the request's order.
+type FeedbackResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Outcomes      []FeedbackOutcome      `protobuf:"varint,2,rep,packed,name=outcomes,proto3,enum=manta.v1.FeedbackOutcome" json:"outcomes,omitempty"`
+	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackResponse) Reset() {
+	*x = FeedbackResponse{}
+	mi := &file_api_manta_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackResponse) ProtoMessage() {}
+
+func (x *FeedbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackResponse.ProtoReflect.Descriptor instead.
+func (*FeedbackResponse) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *FeedbackResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *FeedbackResponse) GetOutcomes() []FeedbackOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *FeedbackResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// QualityRequest asks a model activation for its live quality and drift.
+type QualityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualityRequest) Reset() {
+	*x = QualityRequest{}
+	mi := &file_api_manta_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualityRequest) ProtoMessage() {}
+
+func (x *QualityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualityRequest.ProtoReflect.Descriptor instead.
+func (*QualityRequest) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *QualityRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+// Measure is one quality measure's value over a window.
+type Measure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Measure) Reset() {
+	*x = Measure{}
+	mi := &file_api_manta_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Measure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Measure) ProtoMessage() {}
+
+func (x *Measure) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Measure.ProtoReflect.Descriptor instead.
+func (*Measure) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Measure) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Measure) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// FeatureDrift is one feature's population stability index.
+type FeatureDrift struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Psi           float64                `protobuf:"fixed64,2,opt,name=psi,proto3" json:"psi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureDrift) Reset() {
+	*x = FeatureDrift{}
+	mi := &file_api_manta_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureDrift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureDrift) ProtoMessage() {}
+
+func (x *FeatureDrift) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureDrift.ProtoReflect.Descriptor instead.
+func (*FeatureDrift) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FeatureDrift) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *FeatureDrift) GetPsi() float64 {
+	if x != nil {
+		return x.Psi
+	}
+	return 0
+}
+
+// VersionQuality is the live quality and drift of one model version on one
+// activation.
+type VersionQuality struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Window        int32                  `protobuf:"varint,2,opt,name=window,proto3" json:"window,omitempty"`    // the window's capacity (joined labels)
+	Joined        int64                  `protobuf:"varint,3,opt,name=joined,proto3" json:"joined,omitempty"`    // labels joined for the version
+	Measures      []*Measure             `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty"` // over the last window
+	First         []*Measure             `protobuf:"bytes,5,rep,name=first,proto3" json:"first,omitempty"`       // over the version's first full window
+	HasDrift      bool                   `protobuf:"varint,6,opt,name=has_drift,json=hasDrift,proto3" json:"has_drift,omitempty"`
+	DriftScore    float64                `protobuf:"fixed64,7,opt,name=drift_score,json=driftScore,proto3" json:"drift_score,omitempty"`
+	PredictionPsi float64                `protobuf:"fixed64,8,opt,name=prediction_psi,json=predictionPsi,proto3" json:"prediction_psi,omitempty"`
+	Features      []*FeatureDrift        `protobuf:"bytes,9,rep,name=features,proto3" json:"features,omitempty"`
+	ReferenceRows int32                  `protobuf:"varint,10,opt,name=reference_rows,json=referenceRows,proto3" json:"reference_rows,omitempty"`
+	Reference     string                 `protobuf:"bytes,11,opt,name=reference,proto3" json:"reference,omitempty"` // "file" or "requests"
+	LiveRows      int64                  `protobuf:"varint,12,opt,name=live_rows,json=liveRows,proto3" json:"live_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionQuality) Reset() {
+	*x = VersionQuality{}
+	mi := &file_api_manta_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionQuality) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionQuality) ProtoMessage() {}
+
+func (x *VersionQuality) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionQuality.ProtoReflect.Descriptor instead.
+func (*VersionQuality) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VersionQuality) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *VersionQuality) GetWindow() int32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *VersionQuality) GetJoined() int64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *VersionQuality) GetMeasures() []*Measure {
+	if x != nil {
+		return x.Measures
+	}
+	return nil
+}
+
+func (x *VersionQuality) GetFirst() []*Measure {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *VersionQuality) GetHasDrift() bool {
+	if x != nil {
+		return x.HasDrift
+	}
+	return false
+}
+
+func (x *VersionQuality) GetDriftScore() float64 {
+	if x != nil {
+		return x.DriftScore
+	}
+	return 0
+}
+
+func (x *VersionQuality) GetPredictionPsi() float64 {
+	if x != nil {
+		return x.PredictionPsi
+	}
+	return 0
+}
+
+func (x *VersionQuality) GetFeatures() []*FeatureDrift {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *VersionQuality) GetReferenceRows() int32 {
+	if x != nil {
+		return x.ReferenceRows
+	}
+	return 0
+}
+
+func (x *VersionQuality) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *VersionQuality) GetLiveRows() int64 {
+	if x != nil {
+		return x.LiveRows
+	}
+	return 0
+}
+
+// QualityReport is one activation's answer to a QualityRequest.
+type QualityReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Identity      string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	ServedBy      string                 `protobuf:"bytes,3,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	UnknownIds    int64                  `protobuf:"varint,4,opt,name=unknown_ids,json=unknownIds,proto3" json:"unknown_ids,omitempty"`
+	Late          int64                  `protobuf:"varint,5,opt,name=late,proto3" json:"late,omitempty"`
+	BadLabels     int64                  `protobuf:"varint,6,opt,name=bad_labels,json=badLabels,proto3" json:"bad_labels,omitempty"`
+	Versions      []*VersionQuality      `protobuf:"bytes,7,rep,name=versions,proto3" json:"versions,omitempty"`
+	Tracking      bool                   `protobuf:"varint,8,opt,name=tracking,proto3" json:"tracking,omitempty"`
+	Error         *Error                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualityReport) Reset() {
+	*x = QualityReport{}
+	mi := &file_api_manta_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualityReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualityReport) ProtoMessage() {}
+
+func (x *QualityReport) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualityReport.ProtoReflect.Descriptor instead.
+func (*QualityReport) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *QualityReport) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *QualityReport) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *QualityReport) GetServedBy() string {
+	if x != nil {
+		return x.ServedBy
+	}
+	return ""
+}
+
+func (x *QualityReport) GetUnknownIds() int64 {
+	if x != nil {
+		return x.UnknownIds
+	}
+	return 0
+}
+
+func (x *QualityReport) GetLate() int64 {
+	if x != nil {
+		return x.Late
+	}
+	return 0
+}
+
+func (x *QualityReport) GetBadLabels() int64 {
+	if x != nil {
+		return x.BadLabels
+	}
+	return 0
+}
+
+func (x *QualityReport) GetVersions() []*VersionQuality {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *QualityReport) GetTracking() bool {
+	if x != nil {
+		return x.Tracking
+	}
+	return false
+}
+
+func (x *QualityReport) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// JoinState carries an activation's join state (its ring of predictions
+// and its quality windows) to the activation that took its identity over
+// after a move.
+type JoinState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Identity      string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	State         []byte                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinState) Reset() {
+	*x = JoinState{}
+	mi := &file_api_manta_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinState) ProtoMessage() {}
+
+func (x *JoinState) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinState.ProtoReflect.Descriptor instead.
+func (*JoinState) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *JoinState) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *JoinState) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 var File_api_manta_proto protoreflect.FileDescriptor
 
 const file_api_manta_proto_rawDesc = "" +
@@ -1013,7 +1706,58 @@ const file_api_manta_proto_rawDesc = "" +
 	"goroutines\x18\x0e \x01(\x03R\n" +
 	"goroutines\x12\x19\n" +
 	"\bopen_fds\x18\x0f \x01(\x03R\aopenFds\"\x15\n" +
-	"\x13MemberStatusRequest*\xe7\x01\n" +
+	"\x13MemberStatusRequest\"L\n" +
+	"\x05Label\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"z\n" +
+	"\x0fFeedbackRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12'\n" +
+	"\x06labels\x18\x02 \x03(\v2\x0f.manta.v1.LabelR\x06labels\x12#\n" +
+	"\rcount_unknown\x18\x03 \x01(\bR\fcountUnknown\"\x8b\x01\n" +
+	"\x10FeedbackResponse\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x125\n" +
+	"\boutcomes\x18\x02 \x03(\x0e2\x19.manta.v1.FeedbackOutcomeR\boutcomes\x12%\n" +
+	"\x05error\x18\x03 \x01(\v2\x0f.manta.v1.ErrorR\x05error\"+\n" +
+	"\x0eQualityRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"3\n" +
+	"\aMeasure\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"6\n" +
+	"\fFeatureDrift\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x10\n" +
+	"\x03psi\x18\x02 \x01(\x01R\x03psi\"\xad\x03\n" +
+	"\x0eVersionQuality\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06window\x18\x02 \x01(\x05R\x06window\x12\x16\n" +
+	"\x06joined\x18\x03 \x01(\x03R\x06joined\x12-\n" +
+	"\bmeasures\x18\x04 \x03(\v2\x11.manta.v1.MeasureR\bmeasures\x12'\n" +
+	"\x05first\x18\x05 \x03(\v2\x11.manta.v1.MeasureR\x05first\x12\x1b\n" +
+	"\thas_drift\x18\x06 \x01(\bR\bhasDrift\x12\x1f\n" +
+	"\vdrift_score\x18\a \x01(\x01R\n" +
+	"driftScore\x12%\n" +
+	"\x0eprediction_psi\x18\b \x01(\x01R\rpredictionPsi\x122\n" +
+	"\bfeatures\x18\t \x03(\v2\x16.manta.v1.FeatureDriftR\bfeatures\x12%\n" +
+	"\x0ereference_rows\x18\n" +
+	" \x01(\x05R\rreferenceRows\x12\x1c\n" +
+	"\treference\x18\v \x01(\tR\treference\x12\x1b\n" +
+	"\tlive_rows\x18\f \x01(\x03R\bliveRows\"\xb0\x02\n" +
+	"\rQualityReport\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x1b\n" +
+	"\tserved_by\x18\x03 \x01(\tR\bservedBy\x12\x1f\n" +
+	"\vunknown_ids\x18\x04 \x01(\x03R\n" +
+	"unknownIds\x12\x12\n" +
+	"\x04late\x18\x05 \x01(\x03R\x04late\x12\x1d\n" +
+	"\n" +
+	"bad_labels\x18\x06 \x01(\x03R\tbadLabels\x124\n" +
+	"\bversions\x18\a \x03(\v2\x18.manta.v1.VersionQualityR\bversions\x12\x1a\n" +
+	"\btracking\x18\b \x01(\bR\btracking\x12%\n" +
+	"\x05error\x18\t \x01(\v2\x0f.manta.v1.ErrorR\x05error\"=\n" +
+	"\tJoinState\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\fR\x05state*\xe7\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x18\n" +
@@ -1022,7 +1766,12 @@ const file_api_manta_proto_rawDesc = "" +
 	"\x14ERROR_CODE_TOO_LARGE\x10\x04\x12\x19\n" +
 	"\x15ERROR_CODE_OVERLOADED\x10\x05\x12 \n" +
 	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\x06\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\aB#Z!github.com/manta-ml/manta/api;apib\x06proto3"
+	"\x13ERROR_CODE_INTERNAL\x10\a*\x8a\x01\n" +
+	"\x0fFeedbackOutcome\x12\x1b\n" +
+	"\x17FEEDBACK_OUTCOME_JOINED\x10\x00\x12\x1f\n" +
+	"\x1bFEEDBACK_OUTCOME_UNKNOWN_ID\x10\x01\x12\x19\n" +
+	"\x15FEEDBACK_OUTCOME_LATE\x10\x02\x12\x1e\n" +
+	"\x1aFEEDBACK_OUTCOME_BAD_LABEL\x10\x03B#Z!github.com/manta-ml/manta/api;apib\x06proto3"
 
 var (
 	file_api_manta_proto_rawDescOnce sync.Once
@@ -1036,32 +1785,50 @@ func file_api_manta_proto_rawDescGZIP() []byte {
 	return file_api_manta_proto_rawDescData
 }
 
-var file_api_manta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_api_manta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_api_manta_proto_goTypes = []any{
 	(ErrorCode)(0),              // 0: manta.v1.ErrorCode
-	(*Error)(nil),               // 1: manta.v1.Error
-	(*PredictRequest)(nil),      // 2: manta.v1.PredictRequest
-	(*PredictResponse)(nil),     // 3: manta.v1.PredictResponse
-	(*ModelStatsRequest)(nil),   // 4: manta.v1.ModelStatsRequest
-	(*ModelStats)(nil),          // 5: manta.v1.ModelStats
-	(*ReloadRequest)(nil),       // 6: manta.v1.ReloadRequest
-	(*ReloadResponse)(nil),      // 7: manta.v1.ReloadResponse
-	(*MemberStatus)(nil),        // 8: manta.v1.MemberStatus
-	(*MemberStatusRequest)(nil), // 9: manta.v1.MemberStatusRequest
-	nil,                         // 10: manta.v1.PredictRequest.MetaEntry
+	(FeedbackOutcome)(0),        // 1: manta.v1.FeedbackOutcome
+	(*Error)(nil),               // 2: manta.v1.Error
+	(*PredictRequest)(nil),      // 3: manta.v1.PredictRequest
+	(*PredictResponse)(nil),     // 4: manta.v1.PredictResponse
+	(*ModelStatsRequest)(nil),   // 5: manta.v1.ModelStatsRequest
+	(*ModelStats)(nil),          // 6: manta.v1.ModelStats
+	(*ReloadRequest)(nil),       // 7: manta.v1.ReloadRequest
+	(*ReloadResponse)(nil),      // 8: manta.v1.ReloadResponse
+	(*MemberStatus)(nil),        // 9: manta.v1.MemberStatus
+	(*MemberStatusRequest)(nil), // 10: manta.v1.MemberStatusRequest
+	(*Label)(nil),               // 11: manta.v1.Label
+	(*FeedbackRequest)(nil),     // 12: manta.v1.FeedbackRequest
+	(*FeedbackResponse)(nil),    // 13: manta.v1.FeedbackResponse
+	(*QualityRequest)(nil),      // 14: manta.v1.QualityRequest
+	(*Measure)(nil),             // 15: manta.v1.Measure
+	(*FeatureDrift)(nil),        // 16: manta.v1.FeatureDrift
+	(*VersionQuality)(nil),      // 17: manta.v1.VersionQuality
+	(*QualityReport)(nil),       // 18: manta.v1.QualityReport
+	(*JoinState)(nil),           // 19: manta.v1.JoinState
+	nil,                         // 20: manta.v1.PredictRequest.MetaEntry
 }
 var file_api_manta_proto_depIdxs = []int32{
 	0,  // 0: manta.v1.Error.code:type_name -> manta.v1.ErrorCode
-	10, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
-	1,  // 2: manta.v1.PredictResponse.error:type_name -> manta.v1.Error
-	1,  // 3: manta.v1.ModelStats.error:type_name -> manta.v1.Error
-	1,  // 4: manta.v1.ReloadResponse.error:type_name -> manta.v1.Error
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	20, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
+	2,  // 2: manta.v1.PredictResponse.error:type_name -> manta.v1.Error
+	2,  // 3: manta.v1.ModelStats.error:type_name -> manta.v1.Error
+	2,  // 4: manta.v1.ReloadResponse.error:type_name -> manta.v1.Error
+	11, // 5: manta.v1.FeedbackRequest.labels:type_name -> manta.v1.Label
+	1,  // 6: manta.v1.FeedbackResponse.outcomes:type_name -> manta.v1.FeedbackOutcome
+	2,  // 7: manta.v1.FeedbackResponse.error:type_name -> manta.v1.Error
+	15, // 8: manta.v1.VersionQuality.measures:type_name -> manta.v1.Measure
+	15, // 9: manta.v1.VersionQuality.first:type_name -> manta.v1.Measure
+	16, // 10: manta.v1.VersionQuality.features:type_name -> manta.v1.FeatureDrift
+	17, // 11: manta.v1.QualityReport.versions:type_name -> manta.v1.VersionQuality
+	2,  // 12: manta.v1.QualityReport.error:type_name -> manta.v1.Error
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_api_manta_proto_init() }
@@ -1074,8 +1841,8 @@ func file_api_manta_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_manta_proto_rawDesc), len(file_api_manta_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   10,
+			NumEnums:      2,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -629,6 +629,10 @@ func (r *refusal) SendUserMessage(_ *actor.PID, message any) {
 		out = &api.ModelStats{ModelId: id, Error: r.err}
 	case *api.ReloadRequest:
 		out = &api.ReloadResponse{ModelId: id, Error: r.err}
+	case *api.FeedbackRequest:
+		out = &api.FeedbackResponse{ModelId: id, Error: r.err}
+	case *api.QualityRequest:
+		out = &api.QualityReport{ModelId: id, Error: r.err}
 	default:
 		out = &actor.DeadLetterResponse{Target: r.pid}
 	}

@@ -84,6 +84,10 @@ type Manifest struct {
 	// replicas to an active model however cold.
 	MinReplicas int `json:"min_replicas,omitempty"`
 	MaxReplicas int `json:"max_replicas,omitempty"`
+	// Monitor keeps the model's predictions for feedback from its first
+	// request (docs/ARCHITECTURE.md §2.4); without it an activation starts
+	// keeping them when its first label arrives.
+	Monitor bool `json:"monitor,omitempty"`
 }
 
 // Store is the model store: a directory or an S3/MinIO bucket with the layout

@@ -82,6 +82,10 @@ type Config struct {
 	// while Redis is unreachable (defaults 100ms and 5s).
 	RetryMin time.Duration `json:"retry_min" yaml:"retry_min"`
 	RetryMax time.Duration `json:"retry_max" yaml:"retry_max"`
+	// FeedbackStream carries ground-truth labels (fields model, id,
+	// label, optional at) read by the same group when the dispatcher can
+	// take them (Feedbacker); "" reads none (default "manta:feedback").
+	FeedbackStream string `json:"feedback_stream" yaml:"feedback_stream"`
 	// Logger receives the router's logs (nil: quiet).
 	Logger *slog.Logger `json:"-" yaml:"-"`
 }
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		MaxDeliveries:   5,
 		DeadStream:      "manta:dead",
 		ResultStream:    "manta:results",
+		FeedbackStream:  "manta:feedback",
 		ResultMaxLen:    1_000_000,
 		MaxPayloadBytes: 1 << 20,
 		DefaultDeadline: 30 * time.Second,
@@ -144,6 +149,8 @@ func (c *Config) Validate() error {
 		return bad("dead_stream %q is also a request stream", c.DeadStream)
 	case seen[c.ResultStream]:
 		return bad("result_stream %q is also a request stream", c.ResultStream)
+	case c.FeedbackStream != "" && (seen[c.FeedbackStream] || c.FeedbackStream == c.DeadStream || c.FeedbackStream == c.ResultStream):
+		return bad("feedback_stream %q is also a request, result or dead stream", c.FeedbackStream)
 	case c.BatchSize <= 0:
 		return bad("batch_size %d must be positive", c.BatchSize)
 	case c.InFlight <= 0:

@@ -21,7 +21,7 @@ type GroupInfo struct {
 func (r *Router) Groups(ctx context.Context) ([]GroupInfo, error) {
 	var out []GroupInfo
 	var errs []error
-	for _, s := range r.cfg.Streams {
+	for _, s := range r.streams {
 		groups, err := r.rdb.XInfoGroups(ctx, s).Result()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("router: XINFO GROUPS %s: %w", s, err))

@@ -16,7 +16,7 @@ func (r *Router) reclaimLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.ReclaimInterval)
 	defer t.Stop()
 	for {
-		for _, s := range r.cfg.Streams {
+		for _, s := range r.streams {
 			if err := r.reclaim(ctx, s); err != nil && ctx.Err() == nil {
 				r.c.redisErrors.Add(1)
 				r.log.Warn("router: reclaim", "stream", s, "err", err)

@@ -31,6 +31,16 @@ type Speculator interface {
 	SpeculateRequest(ctx context.Context, strategy string, models []string, req *api.PredictRequest) *api.PredictResponse
 }
 
+// Feedbacker is the optional ability of a Dispatcher to take ground-truth
+// labels (the SDK's *manta.Client has it), found by type assertion. When
+// the dispatcher has it and Config.FeedbackStream is set, the router
+// reads that stream too. An error wrapping not_found or bad_input
+// dead-letters the entry (feedback_failed); any other leaves it pending,
+// to be served again after MinIdle.
+type Feedbacker interface {
+	FeedbackRequest(ctx context.Context, req *api.FeedbackRequest) error
+}
+
 // Errors of Run.
 var (
 	ErrClosed  = errors.New("router: closed")
@@ -59,6 +69,8 @@ type Router struct {
 	ownClient bool
 	disp      Dispatcher
 	spec      Speculator
+	fb        Feedbacker
+	streams   []string // the request streams, and the feedback stream when read
 	log       *slog.Logger
 	isRequest map[string]bool // request stream names
 	readArgs  []string        // XREADGROUP STREAMS arguments: names then ">"s
@@ -117,11 +129,16 @@ func New(cfg Config, d Dispatcher, opts ...Option) (*Router, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.streams = append(r.streams, cfg.Streams...)
 	for _, s := range cfg.Streams {
 		r.isRequest[s] = true
-		r.readArgs = append(r.readArgs, s)
 	}
-	for range cfg.Streams {
+	if fb, ok := d.(Feedbacker); ok && cfg.FeedbackStream != "" {
+		r.fb = fb
+		r.streams = append(r.streams, cfg.FeedbackStream)
+	}
+	r.readArgs = append(r.readArgs, r.streams...)
+	for range r.streams {
 		r.readArgs = append(r.readArgs, ">")
 	}
 	for _, o := range opts {
@@ -277,7 +294,7 @@ func (r *Router) ensureGroupsRetry(ctx context.Context) bool {
 // is missing, from the stream's beginning: entries written before any
 // router ran, or while Redis had lost the group, are served too.
 func (r *Router) ensureGroups(ctx context.Context) error {
-	for _, s := range r.cfg.Streams {
+	for _, s := range r.streams {
 		err := r.rdb.XGroupCreateMkStream(ctx, s, r.cfg.Group, "0").Err()
 		switch {
 		case err == nil:
@@ -383,6 +400,10 @@ func (r *Router) readLoop(ctx context.Context) {
 // letter, a good one to a worker.
 func (r *Router) handle(stream string, m redis.XMessage, redelivered bool, sd *sharedDeadline) {
 	j := &job{stream: stream, msgID: m.ID, fields: m.Values, redelivered: redelivered}
+	if r.fb != nil && stream == r.cfg.FeedbackStream {
+		r.handleFeedback(j, m)
+		return
+	}
 	e, err := parseEntry(m.Values, r.cfg.MaxPayloadBytes)
 	if err == nil {
 		err = r.checkReplyTo(&e)
@@ -409,6 +430,7 @@ type task struct {
 	j  *job
 	e  Entry
 	sd *sharedDeadline // when the entry has the default deadline
+	fb *api.FeedbackRequest
 }
 
 // sharedDeadline is one context for all the entries of a read batch that
@@ -485,6 +507,10 @@ func (r *Router) checkReplyTo(e *Entry) error {
 // writer. After a hard stop the answer is dropped and the entry left
 // pending: a cancelled call is not an answer.
 func (r *Router) serve(t task) {
+	if t.fb != nil {
+		r.serveFeedback(t)
+		return
+	}
 	j, e := t.j, t.e
 	start := time.Now()
 	var ctx context.Context

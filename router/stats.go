@@ -17,11 +17,12 @@ type Stats struct {
 	WriteBatches  int64 // pipelines of results written: Results/WriteBatches is the batch size
 	RedisErrors   int64 // failed Redis calls (each retried with backoff)
 	GroupsCreated int64 // consumer groups created, including after a Redis restart
+	Feedback      int64 // feedback entries handed to the model and acknowledged
 }
 
 type counters struct {
 	read, reclaimed, redelivered, results, modelErrors, dead, acked, abandoned atomic.Int64
-	inFlight, inFlightHigh, writeBatches, redisErrors, groupsCreated           atomic.Int64
+	inFlight, inFlightHigh, writeBatches, redisErrors, groupsCreated, feedback atomic.Int64
 }
 
 func (c *counters) addInFlight(n int64) {
@@ -49,5 +50,6 @@ func (c *counters) snapshot() Stats {
 		WriteBatches:  c.writeBatches.Load(),
 		RedisErrors:   c.redisErrors.Load(),
 		GroupsCreated: c.groupsCreated.Load(),
+		Feedback:      c.feedback.Load(),
 	}
 }

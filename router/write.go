@@ -23,6 +23,7 @@ type job struct {
 	redelivered bool
 
 	dead     bool
+	ackOnly  bool          // a feedback entry taken: acknowledged, nothing written
 	replyTo  string        // result stream, for a result
 	values   []interface{} // fields to XADD
 	modelErr bool
@@ -131,7 +132,16 @@ func (r *Router) writeLoop() {
 // not a stream, ACL) turns the result into a dead letter reply_failed.
 func (r *Router) flush(batch []*job) {
 	ctx := r.hardCtx
-	pending := batch
+	var ackOnly []*job
+	pending := batch[:0:0]
+	for _, j := range batch {
+		if j.ackOnly {
+			ackOnly = append(ackOnly, j)
+		} else {
+			pending = append(pending, j)
+		}
+	}
+	r.ack(ackOnly)
 	bo := backoff.New(r.cfg.RetryMin, r.cfg.RetryMax)
 	cmds := make([]*redis.StringCmd, 0, len(batch))
 	for len(pending) > 0 {
@@ -252,6 +262,8 @@ func (r *Router) ack(written []*job) {
 		switch {
 		case j.dead:
 			r.c.dead.Add(1)
+		case j.ackOnly:
+			r.c.feedback.Add(1)
 		default:
 			r.c.results.Add(1)
 			if j.modelErr {

@@ -28,6 +28,7 @@ import (
 var (
 	_ router.Dispatcher = (*manta.Client)(nil)
 	_ router.Speculator = (*manta.Client)(nil)
+	_ router.Feedbacker = (*manta.Client)(nil)
 )
 
 // serveFlags fills a manta.Config from flags and environment variables,

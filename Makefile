@@ -36,7 +36,7 @@ test: setup ## setup, go vet, go test -race ./... (real servers; library-only ra
 	@SOAK_DURATION=$${TEST_SOAK_DURATION:-60s} $(MAKE) --no-print-directory soak
 
 .PHONY: demo
-demo: build ## build and run the demo: 1,000 linear models on the embedded member, with evictions
+demo: build ## build and run the demo: 1,000 linear models (plus sklearn and native XGBoost ETA models when Debian's Python has them) on the embedded member, with evictions
 	./$(BIN)/manta demo
 
 .PHONY: bench

@@ -1,6 +1,7 @@
 package manta_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -453,5 +455,184 @@ func TestFeedbackFansOutToReplicas(t *testing.T) {
 	}
 	if joined != int64(len(labels)) || q.UnknownIDs != 1 || len(q.Versions) != 2 {
 		t.Fatalf("quality over replicas: %+v", q)
+	}
+}
+
+// softmax3 is a three-class classifier over two features: probabilities
+// softmax(W·x), prediction the most likely class.
+func softmax3(x0, x1 float64) []float64 {
+	l := []float64{0.8*x0 - 0.3*x1, -0.5*x0 + 0.9*x1 + 0.2, 0.1*x0 + 0.1*x1 - 0.4}
+	mx := math.Max(l[0], math.Max(l[1], l[2]))
+	var sum float64
+	for i := range l {
+		l[i] = math.Exp(l[i] - mx)
+		sum += l[i]
+	}
+	for i := range l {
+		l[i] /= sum
+	}
+	return l
+}
+
+func init() {
+	modelhost.RegisterFunc("softmax3", func(ctx context.Context, m *modelhost.Manifest, dir string) (modelhost.Model, error) {
+		return modelhost.NewFuncModel(func(ctx context.Context, batch []modelhost.Input) ([]modelhost.Output, error) {
+			out := make([]modelhost.Output, len(batch))
+			for i, in := range batch {
+				var req struct{ Features []float64 }
+				if err := json.Unmarshal(in.Payload, &req); err != nil || len(req.Features) != 2 {
+					out[i].Err = fmt.Errorf("%w: want 2 features", manta.ErrBadInput)
+					continue
+				}
+				p := softmax3(req.Features[0], req.Features[1])
+				best := 0
+				for c := range p {
+					if p[c] > p[best] {
+						best = c
+					}
+				}
+				b, _ := json.Marshal(map[string]any{"prediction": best, "probabilities": p})
+				out[i].Payload = b
+			}
+			return out, nil
+		}, 1024), nil
+	})
+}
+
+// TestClassifierQualityMatchesSklearn: a classifier's live accuracy and
+// logloss equal scikit-learn's accuracy_score and log_loss on the same
+// predictions and labels.
+func TestClassifierQualityMatchesSklearn(t *testing.T) {
+	py := testenv.PythonWith(t, "sklearn")
+	root := t.TempDir()
+	if err := modelgen.Write(root, modelhost.Manifest{ID: "cls", Version: "1", Runtime: "go", Entrypoint: "softmax3",
+		MemoryBytes: 1024, Monitor: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := startMember(t, root, nil)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 600
+	refs := make([]*manta.Ref, n)
+	labels := make([]manta.Label, n)
+	for i := range n {
+		x0, x1 := 2*rng.NormFloat64(), 2*rng.NormFloat64()
+		refs[i] = c.Model("cls").Predict(ctx, featuresJSON([]float64{x0, x1}), manta.WithRequestID("c"+strconv.Itoa(i)))
+		// the true class drawn from the model's own probabilities: a
+		// calibrated model, right about as often as it is confident
+		p, u, y := softmax3(x0, x1), rng.Float64(), 0
+		for y < 2 && u > p[y] {
+			u -= p[y]
+			y++
+		}
+		labels[i] = manta.Label{RequestID: "c" + strconv.Itoa(i), Value: float64(y)}
+	}
+	results, err := manta.GetAll(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Feedback(ctx, "cls", labels)
+	if err != nil || res.Joined != n {
+		t.Fatalf("feedback: %+v %v", res, err)
+	}
+	q, err := c.Model("cls").Quality(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// scikit-learn on the outputs as served and the same labels
+	type row struct {
+		Probabilities []float64 `json:"probabilities"`
+	}
+	var data struct {
+		P [][]float64 `json:"p"`
+		Y []int       `json:"y"`
+	}
+	for i, r := range results {
+		var o row
+		if err := json.Unmarshal(r.Output, &o); err != nil {
+			t.Fatal(err)
+		}
+		data.P = append(data.P, o.Probabilities)
+		data.Y = append(data.Y, int(labels[i].Value))
+	}
+	in, _ := json.Marshal(data)
+	script := `
+import json, sys
+import numpy as np
+from sklearn.metrics import accuracy_score, log_loss
+d = json.load(sys.stdin)
+p, y = np.array(d["p"]), np.array(d["y"])
+print(json.dumps({"accuracy": accuracy_score(y, p.argmax(axis=1)), "logloss": log_loss(y, p, labels=[0, 1, 2])}))
+`
+	cmd := exec.Command(py, "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sklearn: %v", err)
+	}
+	var want map[string]float64
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	t.Logf("manta %v, sklearn %v", q.Measures, want)
+	if q.Measures["accuracy"] != want["accuracy"] {
+		t.Errorf("accuracy %v, sklearn %v", q.Measures["accuracy"], want["accuracy"])
+	}
+	if math.Abs(q.Measures["logloss"]-want["logloss"]) > 1e-6*want["logloss"] {
+		t.Errorf("logloss %v, sklearn %v", q.Measures["logloss"], want["logloss"])
+	}
+}
+
+// TestQualityMetrics: the quality, drift and feedback series on /metrics,
+// within the model-label cap (a model past it, "other", gets no quality
+// series; its labels are counted under other).
+func TestQualityMetrics(t *testing.T) {
+	root := t.TempDir()
+	monitoredLinear(t, root, "a", "1", []float64{1}, 0, nil)
+	monitoredLinear(t, root, "b", "1", []float64{1}, 0, nil)
+	c := startMember(t, root, func(cfg *manta.Config) {
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.MetricsMaxModels = 1
+		cfg.Quality.ReferenceRows = 10
+	})
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		labels := []manta.Label{{RequestID: "nope", Value: 1}}
+		for i := range 20 {
+			rid := id + strconv.Itoa(i)
+			if _, err := c.Model(id).Predict(ctx, featuresJSON([]float64{float64(i)}), manta.WithRequestID(rid)).Get(ctx); err != nil {
+				t.Fatal(err)
+			}
+			labels = append(labels, manta.Label{RequestID: rid, Value: float64(i) + 2})
+		}
+		if _, err := c.Feedback(ctx, id, labels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get("http://" + c.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	for _, want := range []string{
+		`manta_model_quality{measure="mae",model="a",version="1"} 2`,
+		`manta_model_quality{measure="rmse",model="a",version="1"} 2`,
+		`manta_model_quality_joined_labels{model="a",version="1"} 20`,
+		`manta_model_drift_score{model="a",version="1"}`,
+		`manta_model_prediction_psi{model="a",version="1"}`,
+		`manta_model_feedback_total{model="a",outcome="joined"} 20`,
+		`manta_model_feedback_total{model="a",outcome="unknown_id"} 1`,
+		`manta_model_feedback_total{model="other",outcome="joined"} 20`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, bad := range []string{`manta_model_quality{measure="mae",model="other"`, `model="b"`} {
+		if strings.Contains(body, bad) {
+			t.Errorf("/metrics has %s", bad)
+		}
 	}
 }

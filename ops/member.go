@@ -36,6 +36,11 @@ func (m *Metrics) AttachMember(host *actors.Host, cache *modelhost.Cache, opts .
 	if err := m.reg.Register(c); err != nil {
 		return err
 	}
+	if host != nil {
+		if err := m.reg.Register(&qualityCollector{host: host, labels: m.labels}); err != nil {
+			return err
+		}
+	}
 	m.attached = true
 	return nil
 }

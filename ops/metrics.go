@@ -109,6 +109,7 @@ type Metrics struct {
 	cacheHits     *prometheus.CounterVec
 	activations   *prometheus.CounterVec
 	deactivations *prometheus.CounterVec
+	feedback      *prometheus.CounterVec
 	// versioned are the vectors with a version label: a model's series of
 	// a version it no longer serves are deleted from them (versionLabel).
 	versioned []*prometheus.MetricVec
@@ -169,11 +170,12 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 	m.cacheHits = counter("cache_hits_total", "Acquires served by a model already loaded.", mv...)
 	m.activations = counter("activations_total", "Activations of the model's actor on this member.", model...)
 	m.deactivations = counter("deactivations_total", "Deactivations of the model's actor on this member.", model...)
+	m.feedback = counter("feedback_total", "Labels handled by the model's activations on this member, by outcome (joined, unknown_id, late, bad_label).", "model", "outcome")
 	m.versioned = []*prometheus.MetricVec{m.requests.MetricVec, m.errors.MetricVec, m.latency.MetricVec, m.predict.MetricVec,
 		m.batchSize.MetricVec, m.loadDuration.MetricVec, m.loads.MetricVec, m.loadFailures.MetricVec, m.evictions.MetricVec,
 		m.cacheHits.MetricVec}
 	cs := []prometheus.Collector{m.requests, m.errors, m.latency, m.predict, m.batchSize, m.loadDuration,
-		m.loads, m.loadFailures, m.evictions, m.cacheHits, m.activations, m.deactivations}
+		m.loads, m.loadFailures, m.evictions, m.cacheHits, m.activations, m.deactivations, m.feedback}
 	if !cfg.noRuntime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -290,7 +292,7 @@ func (m *Metrics) CacheHook() func(modelhost.CacheEvent) {
 	}
 }
 
-// InstallHost sets h's OnBatch, OnError, OnActivate and OnDeactivate to
+// InstallHost sets h's OnBatch, OnError, OnActivate, OnDeactivate and OnFeedback to
 // this Metrics' hooks, calling any hook already installed first. Install
 // before the member serves requests: the hooks are plain fields that the
 // host's goroutines read without a lock.
@@ -315,6 +317,12 @@ func (m *Metrics) InstallHost(h *actors.Host) {
 		h.OnDeactivate = func(id string) { prev(id); deact(id) }
 	} else {
 		h.OnDeactivate = deact
+	}
+	fb := m.FeedbackHook()
+	if prev := h.OnFeedback; prev != nil {
+		h.OnFeedback = func(model string, counts [4]int) { prev(model, counts); fb(model, counts) }
+	} else {
+		h.OnFeedback = fb
 	}
 }
 

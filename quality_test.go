@@ -23,6 +23,7 @@ import (
 	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/internal/testenv"
 	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/quality"
 	"github.com/manta-ml/manta/router"
 )
 
@@ -634,5 +635,52 @@ func TestQualityMetrics(t *testing.T) {
 		if strings.Contains(body, bad) {
 			t.Errorf("/metrics has %s", bad)
 		}
+	}
+}
+
+// TestReferenceFileDrift: a version whose manifest names a reference file
+// is profiled from it (reference "file"), not from its first requests:
+// drift shows from the first requests on.
+func TestReferenceFileDrift(t *testing.T) {
+	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ref bytes.Buffer
+	for range 2000 {
+		fmt.Fprintf(&ref, "[%g,%g]\n", rng.NormFloat64(), rng.NormFloat64())
+	}
+	m := modelhost.Manifest{ID: "ref", Version: "1", Runtime: "linear", Format: "linear-json", Entrypoint: "model.json",
+		MemoryBytes: 4096, Monitor: true, Reference: "reference.jsonl"}
+	if err := modelgen.Write(root, m, map[string][]byte{"model.json": modelgen.LinearJSON([]float64{1, 1}, 0, "identity"),
+		"reference.jsonl": ref.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	c := startMember(t, root, nil)
+	ctx := context.Background()
+	send := func(n int, shift float64) {
+		t.Helper()
+		refs := make([]*manta.Ref, n)
+		for i := range refs {
+			refs[i] = c.Model("ref").Predict(ctx, featuresJSON([]float64{rng.NormFloat64() + shift, rng.NormFloat64() + shift}))
+		}
+		if _, err := manta.GetAll(ctx, refs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drift := func() *quality.Drift {
+		q, err := c.Model("ref").Quality(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Drift
+	}
+	send(1, 0)
+	waitFor(t, 10*time.Second, func() bool { d := drift(); return d != nil && d.Reference == "file" }, "the reference file's profile")
+	send(400, 0)
+	if d := drift(); d.ReferenceRows != 2000 || d.Score >= 0.1 || len(d.Features) != 2 {
+		t.Fatalf("drift on the reference's distribution: %+v", d)
+	}
+	send(400, 2)
+	if d := drift(); d.Score <= 0.25 {
+		t.Fatalf("drift after a 2-sd shift: %+v", d)
 	}
 }

@@ -118,6 +118,8 @@ type modelActor struct {
 	// track is the activation's quality tracker, nil until the model is
 	// monitored or gets a label (quality.go); the batch workers read it.
 	track atomic.Pointer[quality.Tracker]
+	// refAsked lists the versions whose reference file was asked for.
+	refAsked map[string]bool
 }
 
 // armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
@@ -181,6 +183,8 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.onQuality(ctx)
 	case *api.JoinState:
 		a.onJoinState(msg)
+	case *referenceLoaded:
+		a.onReferenceLoaded(msg)
 	case *reloaded:
 		a.life.received(msg.lease)
 		a.onReloaded(ctx, msg)
@@ -331,6 +335,7 @@ func (a *modelActor) onLoaded(ctx actor.Context, msg *loaded) {
 	if msg.lease.Manifest().Monitor {
 		a.tracker()
 	}
+	a.maybeReference()
 	if a.state != stateReady && a.host.OnReady != nil {
 		a.host.OnReady(a.identity)
 	}
@@ -774,6 +779,10 @@ func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 		a.cur = &leaseRef{lease: msg.lease}
 		old.retire()
 		resp.Changed = true
+		if msg.lease.Manifest().Monitor {
+			a.tracker()
+		}
+		a.maybeReference()
 	case msg.lease != nil:
 		msg.lease.Release()
 	}

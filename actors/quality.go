@@ -2,6 +2,10 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/manta-ml/manta/api"
+	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/quality"
 )
 
@@ -35,6 +40,7 @@ func (a *modelActor) tracker() *quality.Tracker {
 	}
 	a.track.Store(t)
 	a.host.setTracked(a.identity, t)
+	a.maybeReference()
 	return t
 }
 
@@ -225,4 +231,78 @@ func (h *Host) Stashed(identity string) bool {
 	defer h.qmu.Unlock()
 	_, ok := h.stash[identity]
 	return ok
+}
+
+// maxReferenceBytes bounds a reference file read into memory.
+const maxReferenceBytes = 256 << 20
+
+// referenceLoaded carries a version's reference rows to the actor.
+type referenceLoaded struct {
+	version string
+	rows    [][]float64
+	err     error
+}
+
+// maybeReference reads the reference file of the version served, once per
+// version, when the activation keeps a tracker (a goroutine under the
+// actor's life; the rows come back as referenceLoaded).
+func (a *modelActor) maybeReference() {
+	t := a.track.Load()
+	if t == nil || a.cur == nil {
+		return
+	}
+	m := a.cur.lease.Manifest()
+	if m.Reference == "" || a.refAsked[m.Version] {
+		return
+	}
+	if a.refAsked == nil {
+		a.refAsked = map[string]bool{}
+	}
+	a.refAsked[m.Version] = true
+	var file modelhost.File
+	for _, f := range m.Files {
+		if f.Path == m.Reference {
+			file = f
+		}
+	}
+	self, sys, host, life, maxFeatures := a.self, a.system, a.host, a.life, t.Config().MaxFeatures
+	go func() {
+		rows, err := readReference(life.ctx, host.Store, m, file, maxFeatures)
+		sys.Root.Send(self, &referenceLoaded{version: m.Version, rows: rows, err: err})
+	}()
+}
+
+// readReference reads and verifies (size, sha256) a manifest's reference
+// file and parses its rows.
+func readReference(ctx context.Context, store modelhost.Store, m *modelhost.Manifest, f modelhost.File, maxFeatures int) ([][]float64, error) {
+	if f.Path == "" || f.Size > maxReferenceBytes {
+		return nil, fmt.Errorf("reference %q: not a file of the manifest, or larger than %d bytes", m.Reference, maxReferenceBytes)
+	}
+	rc, err := store.Open(ctx, m.ID, m.Version, f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("reference %s: %w", f.Path, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	data, err := io.ReadAll(io.TeeReader(io.LimitReader(rc, f.Size+1), h))
+	if err != nil {
+		return nil, fmt.Errorf("reference %s: %w", f.Path, err)
+	}
+	if int64(len(data)) != f.Size || hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
+		return nil, fmt.Errorf("reference %s: size or sha256 does not match the manifest", f.Path)
+	}
+	return quality.ParseReference(data, maxFeatures)
+}
+
+func (a *modelActor) onReferenceLoaded(msg *referenceLoaded) {
+	t := a.track.Load()
+	if t == nil {
+		return
+	}
+	if msg.err != nil {
+		a.host.logger().Warn("model actor: reference profile not loaded: drift uses the first requests",
+			slog.String("model", a.id), slog.String("version", msg.version), slog.Any("error", msg.err))
+		return
+	}
+	t.SetReference(msg.version, msg.rows)
 }

@@ -207,6 +207,11 @@ func (m *Manifest) Validate() error {
 			return badInput("manifest %s: entrypoint %q is not one of the files", where, m.Entrypoint)
 		}
 	}
+	if m.Reference != "" {
+		if _, ok := seen[m.Reference]; !ok {
+			return badInput("manifest %s: reference %q is not one of the files", where, m.Reference)
+		}
+	}
 	if mc, ok := rt.(ManifestChecker); ok {
 		if err := mc.CheckManifest(m); err != nil {
 			return fmt.Errorf("manifest %s: runtime %s: %w", where, m.Runtime, err)

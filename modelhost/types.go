@@ -88,6 +88,11 @@ type Manifest struct {
 	// request (docs/ARCHITECTURE.md §2.4); without it an activation starts
 	// keeping them when its first label arrives.
 	Monitor bool `json:"monitor,omitempty"`
+	// Reference names one of Files holding rows of features (a JSON array
+	// of arrays, or one array or {"features": [...]} per line): the
+	// version's reference profile for drift, in place of its first
+	// requests.
+	Reference string `json:"reference,omitempty"`
 }
 
 // Store is the model store: a directory or an S3/MinIO bucket with the layout

@@ -197,10 +197,10 @@ func PSI(expected, actual []float64) float64 {
 }
 
 // drift returns the feature PSIs, the prediction's and the score (the
-// largest feature PSI); ok is false before the reference is complete or
-// before any live row.
+// largest feature PSI); ok is false before the reference is complete
+// (with no live row yet they are 0).
 func (p *profile) drift() (features []float64, pred float64, score float64, ok bool) {
-	if !p.ready || p.liveRows == 0 {
+	if !p.ready {
 		return nil, 0, 0, false
 	}
 	features = make([]float64, len(p.ref))

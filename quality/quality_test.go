@@ -281,3 +281,45 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+func TestParseReference(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{`[[1,2],[3,4],[5,6]]`, 3},
+		{" [ [1] , [2]\n]\n", 2},
+		{"[1,2]\n[3,4]\n\n[5,6]\n", 3},
+		{`{"features":[1,2]}` + "\n" + `{"features": [3,4]}`, 2},
+	} {
+		rows, err := ParseReference([]byte(c.in), 64)
+		if err != nil || len(rows) != c.want {
+			t.Errorf("%q: %d rows %v", c.in, len(rows), err)
+		}
+	}
+	rows, _ := ParseReference([]byte(`[[1,2,3]]`), 2)
+	if len(rows[0]) != 2 {
+		t.Errorf("rows not cut to max features: %v", rows)
+	}
+	for _, bad := range []string{``, `[[1,2]`, `[[1],[x]]`, `[[]]`, "[1]\nfoo", `{"x":[1]}`, `[[1]] [`} {
+		if _, err := ParseReference([]byte(bad), 64); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func FuzzParseReference(f *testing.F) {
+	f.Add([]byte(`[[1,2],[3,4]]`))
+	f.Add([]byte("[1]\n{\"features\":[2]}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rows, err := ParseReference(b, 8)
+		if err != nil {
+			return
+		}
+		for _, r := range rows {
+			if len(r) == 0 || len(r) > 8 {
+				t.Fatalf("row of %d features", len(r))
+			}
+		}
+	})
+}

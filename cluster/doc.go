@@ -80,7 +80,7 @@
 // taken back. Proto.Actor's etcd provider can miss a member registering
 // while another starts (its watch does not continue from its read): every
 // member writes its registration again a few times in its first 15 s
-// (etcdfix.go). Its registration lease is Config.EtcdTTL (10 s, not
+// (etcdfix.go). Its registration lease is Config.EtcdTTL (30 s, not
 // Proto.Actor's fixed 3 s): a member stalled past its lease is blocked by
 // every other member for good.
 //

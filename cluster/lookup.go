@@ -126,6 +126,7 @@ type Stats struct {
 	ReplicasAdded int64 `json:"replicas_added"` // replicas this leader added
 	ReplicasGone  int64 `json:"replicas_gone"`  // replicas this leader removed
 	QuietCycles   int64 `json:"quiet_cycles"`   // rebalancer cycles skipped: nothing to do by the gossiped loads
+	SelfLeft      int64 `json:"self_left"`      // this member saw itself leave the provider's list (it is then blocked by the others)
 	PartialPulls  int64 `json:"partial_pulls"`  // rebalancer cycles that pulled only the most loaded members' full loads (memory alone out of balance)
 }
 
@@ -236,6 +237,16 @@ func (l *Lookup) onTopology(t *pcluster.ClusterTopology) {
 	l.suspMu.Lock()
 	l.provider = t
 	l.suspMu.Unlock()
+	for _, m := range t.Left {
+		if m.Address() == l.self && !l.client {
+			// Proto.Actor blocks a member that leaves, on every member and
+			// for good: this one's registration lapsed (a stall longer than
+			// the provider's lease), and the others will not take it back.
+			l.logger.Error("placement: this member left the cluster provider's list (its registration lapsed); the other members have blocked it for good: restart this member, and raise the lease (--etcd-ttl) if it stalls this long",
+				slog.String("member", l.self))
+			l.count(func(s *Stats) { s.SelfLeft++ })
+		}
+	}
 	l.republish(t.Left)
 }
 

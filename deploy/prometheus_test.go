@@ -84,7 +84,7 @@ func TestPromtool(t *testing.T) {
 	dir := writeDeployDir(t, "prometheus")
 	run(t, nil, promtool, "check", "config", filepath.Join(dir, "prometheus.yml"))
 	out := run(t, nil, promtool, "check", "rules", filepath.Join(dir, "alerts.yml"))
-	if !strings.Contains(out, "SUCCESS: 7 rules found") {
+	if !strings.Contains(out, "SUCCESS: 9 rules found") {
 		t.Errorf("check rules: %s", out)
 	}
 	run(t, nil, promtool, "test", "rules", filepath.Join(dir, "alerts_test.yml"))

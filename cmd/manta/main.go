@@ -51,6 +51,7 @@ var synopses = map[string]string{
 	"status":          "manta status [--addr HOST:PORT] [--json]\n\nMembers, memory used/budget, request rate and active models.",
 	"reload":          "manta reload [--addr HOST:PORT] MODEL\n\nLooks for a new version of MODEL now and rolls it out.",
 	"where":           "manta where [--addr HOST:PORT] MODEL\n\nThe members where MODEL (and its replicas) is active.",
+	"quality":         "manta quality [--addr HOST:PORT] [--json] MODEL\n\nMODEL's live quality (joined labels, mae/rmse or accuracy/logloss) and drift (PSI) per version.",
 	"certs":           "manta certs DIR [--members a,b,c]\n\nWrites a development CA and one certificate per member for mutual TLS.",
 	"demo":            "manta demo [flags]\n\nGenerates linear models, serves them on one embedded member with a small memory budget,\nsends a Zipf workload and prints what happened.",
 	"bench sdk":       "manta bench sdk [flags]\n\nPredict+Get through Manta against a direct call of the same model.",
@@ -97,6 +98,7 @@ usage:
   manta status   [--addr HOST:PORT] [--json]
   manta reload   [--addr HOST:PORT] MODEL
   manta where    [--addr HOST:PORT] MODEL     the members where MODEL is active
+  manta quality  [--addr HOST:PORT] MODEL     MODEL's live quality and drift per version
   manta certs    DIR [--members a,b,c]        a development CA and member certificates for mutual TLS
   manta demo     [--models 1000] [--requests 20000] [--budget 48MiB]
   manta bench    sdk [--duration 3s] | placement [flags] | cluster [--members 3] [--models 10000]
@@ -133,6 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWhere(args[1:], stdout, stderr)
 	case "reload":
 		err = cmdReload(args[1:], stdout, stderr)
+	case "quality":
+		err = cmdQuality(args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr)
 	case "bench":

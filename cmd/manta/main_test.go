@@ -249,7 +249,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	cmds := [][]string{
 		{"serve"}, {"models", "push"}, {"models", "list"}, {"models", "versions"},
 		{"models", "promote"}, {"models", "rollback"}, {"models", "rm"},
-		{"predict"}, {"status"}, {"reload"}, {"where"}, {"certs"}, {"demo"},
+		{"predict"}, {"status"}, {"reload"}, {"where"}, {"quality"}, {"certs"}, {"demo"},
 		{"bench", "sdk"}, {"bench", "placement"}, {"bench", "cluster"}, {"lab"},
 	}
 	for _, cmd := range cmds {

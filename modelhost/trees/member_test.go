@@ -161,9 +161,21 @@ func TestMember(t *testing.T) {
 		t.Fatalf("3 features for 2: %v", err)
 	}
 
-	// The cache accounts each model at its loaded size.
-	if st := c.Cache().Stats(); st.Used <= 0 || st.Used > 64<<10 {
-		t.Fatalf("cache holds %d bytes for two tiny tree models", st.Used)
+	// The cache accounts each model at its loaded size, the number push
+	// wrote to memory_bytes.
+	var want int64
+	for _, mb := range []func() (*trees.Model, error){
+		func() (*trees.Model, error) { return trees.ParseXGBoost([]byte(xgSmall)) },
+		func() (*trees.Model, error) { return trees.ParseLightGBM([]byte(lgRegression)) },
+	} {
+		m, err := mb()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += m.MemoryBytes()
+	}
+	if st := c.Cache().Stats(); st.Used != want || st.Models != 2 {
+		t.Fatalf("cache holds %d bytes in %d models, want the two tree models' %d", st.Used, st.Models, want)
 	}
 
 	base := "http://" + c.HTTPAddr()

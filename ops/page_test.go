@@ -2,6 +2,8 @@ package ops_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"net/http"
@@ -12,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/manta-ml/manta"
+	"github.com/manta-ml/manta/internal/modelgen"
 	"github.com/manta-ml/manta/internal/testenv"
+	"github.com/manta-ml/manta/modelhost"
+	"github.com/manta-ml/manta/ops"
 )
 
 // artifactDir is where browser screenshots go: $MANTA_ARTIFACTS, else a
@@ -137,4 +143,69 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatalf("screenshot looks blank (%d colors)", len(colors))
 	}
 	t.Logf("status page screenshot: %s", shot)
+}
+
+// TestStatusPageQuality: a monitored model with labels shows its live
+// measures, its drift and its quality over time on the status page, and
+// in /v1/member.
+func TestStatusPageQuality(t *testing.T) {
+	e := newEnv(t, func(root string) {
+		if err := modelgen.Write(root, modelhost.Manifest{ID: "eta", Version: "2", Runtime: "linear", Format: "linear-json",
+			Entrypoint: "model.json", MemoryBytes: 4096, Monitor: true},
+			map[string][]byte{"model.json": modelgen.LinearJSON([]float64{1}, 0, "identity")}); err != nil {
+			t.Fatal(err)
+		}
+		linear(t, root, "plain", "1", []float64{1}, 0)
+	})
+	ctx := context.Background()
+	var labels []manta.Label
+	for i := range 1500 {
+		id := fmt.Sprint("r", i)
+		if _, err := e.c.Model("eta").Predict(ctx, []byte(fmt.Sprintf(`{"features":[%d]}`, i%100)), manta.WithRequestID(id)).Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		labels = append(labels, manta.Label{RequestID: id, Value: float64(i%100) + 0.25})
+	}
+	if _, err := e.c.Feedback(ctx, "eta", labels); err != nil {
+		t.Fatal(err)
+	}
+	e.predict(t, "plain", "[1]")
+	status, body := e.do(t, http.MethodGet, "/v1/member", "")
+	if status != 200 {
+		t.Fatalf("/v1/member: %d %s", status, body)
+	}
+	var d ops.MemberDetail
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatal(err)
+	}
+	var q *ops.QualityView
+	for _, m := range d.Models {
+		switch m.Model {
+		case "eta":
+			q = m.Quality
+		case "plain":
+			if m.Quality != nil {
+				t.Errorf("an unmonitored model shows quality: %+v", m.Quality)
+			}
+		}
+	}
+	if q == nil || q.Version != "2" || q.Joined != 1500 || q.Measures["mae"] != 0.25 || q.Drift == nil || len(q.History) != 15 {
+		t.Fatalf("eta's quality in /v1/member: %+v", q)
+	}
+
+	browser := testenv.Chromium(t)
+	dom, err := browser.WaitDOM(e.srv.URL+"/", 3*time.Second, 60*time.Second, func(dom string) bool {
+		return strings.Contains(dom, `data-ready="1"`) && strings.Contains(dom, `data-model="eta"`)
+	})
+	if err != nil {
+		t.Fatalf("%v\nDOM:\n%s", err, dom)
+	}
+	for _, want := range []string{`mae 0.250 · rmse 0.250`, `<svg class="spark"`, `<td class="num drift`, `<td class="quality muted">–</td>`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("page does not show %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
 }

@@ -83,3 +83,51 @@ func (c *qualityCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// QualityReporter is the optional ability of an Actors to report its
+// monitored activations' quality (*actors.Host has it): the status page
+// shows it.
+type QualityReporter interface {
+	QualityReports() []actors.TrackedModel
+}
+
+// QualityView is a monitored model's quality on one member, as the status
+// page shows it.
+type QualityView struct {
+	Version    string                 `json:"version"`
+	Joined     int64                  `json:"joined"`
+	UnknownIDs int64                  `json:"unknown_ids"`
+	Measures   map[string]float64     `json:"measures"`
+	First      map[string]float64     `json:"first,omitempty"`
+	Drift      *float64               `json:"drift,omitempty"`
+	History    []quality.HistoryPoint `json:"history,omitempty"`
+}
+
+// qualityViews returns the quality of each monitored model on this
+// member (nil when the actors cannot tell).
+func qualityViews(a Actors) map[string]*QualityView {
+	qr, ok := a.(QualityReporter)
+	if !ok {
+		return nil
+	}
+	out := map[string]*QualityView{}
+	for _, tm := range qr.QualityReports() {
+		vs := tm.Report.Versions
+		if len(vs) == 0 {
+			continue
+		}
+		v := vs[len(vs)-1] // the newest version
+		id := cluster.ModelOf(tm.Identity)
+		if cur, ok := out[id]; ok && cur.Joined >= v.Joined {
+			continue
+		}
+		qv := &QualityView{Version: v.Version, Joined: v.Joined, UnknownIDs: tm.Report.UnknownIDs,
+			Measures: v.Measures, First: v.First, History: v.History}
+		if v.Drift != nil {
+			d := v.Drift.Score
+			qv.Drift = &d
+		}
+		out[id] = qv
+	}
+	return out
+}

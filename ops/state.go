@@ -39,6 +39,10 @@ type ModelStats struct {
 	P99MS       float64   `json:"p99_ms"`
 	MemoryBytes int64     `json:"memory_bytes"`
 	Since       time.Time `json:"since"`
+	// Quality is the model's live quality and drift on this member, for
+	// a monitored model (its newest version; with replicas here, the
+	// activation with the most joined labels).
+	Quality *QualityView `json:"quality,omitempty"`
 }
 
 // LoadedModel is one model version in the member's memory.
@@ -118,6 +122,7 @@ func (s *Server) Detail(limit int, model string) *MemberDetail {
 		}
 		ct := host.Counters()
 		d.Counters.Activations, d.Counters.Deactivations, d.Counters.Batches, d.Counters.Active = ct.Activations, ct.Deactivations, ct.Batches, ct.Active
+		quality := qualityViews(host)
 		ids := host.ServedModels()
 		if model != "" {
 			ids = []string{model}
@@ -130,6 +135,7 @@ func (s *Server) Detail(limit int, model string) *MemberDetail {
 			}
 			st := statsOf(snap)
 			st.Active = active[id]
+			st.Quality = quality[id]
 			stats = append(stats, st)
 		}
 		sort.SliceStable(stats, func(i, j int) bool {

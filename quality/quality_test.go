@@ -323,3 +323,21 @@ func FuzzParseReference(f *testing.F) {
 		}
 	})
 }
+
+// TestHistory: a point every Window/10 joined labels, the last MaxHistory.
+func TestHistory(t *testing.T) {
+	tr := NewTracker(Config{Window: 20})
+	now := time.Now()
+	for i := range 1000 {
+		id := strconv.Itoa(i)
+		tr.Observe("1", id, nil, out(1), now)
+		tr.Join(id, 1+float64(i%2), now) // errors 0 1 0 1 ...
+	}
+	h := tr.Report().Versions[0].History
+	if len(h) != MaxHistory || h[len(h)-1].Joined != 1000 || h[0].Joined != 1000-2*(MaxHistory-1) {
+		t.Fatalf("history of %d points, first %+v last %+v", len(h), h[0], h[len(h)-1])
+	}
+	if p := h[len(h)-1]; p.Measure != "mae" || p.Value != 0.5 {
+		t.Fatalf("last point %+v", p)
+	}
+}

@@ -49,6 +49,21 @@ type version struct {
 	joined int64
 	first  map[string]float64 // the measures of the version's first full window
 	prof   *profile
+	hist   []HistoryPoint // the primary measure every Window/10 joins, the last MaxHistory
+}
+
+// MaxHistory is how many points of a version's quality over time a
+// tracker keeps (a point every Window/10 joined labels).
+const MaxHistory = 60
+
+// HistoryPoint is a version's primary measure (mae for a regressor,
+// accuracy for a classifier) and drift score after Joined labels.
+type HistoryPoint struct {
+	Joined  int64   `json:"joined"`
+	At      int64   `json:"at_unix_ms"`
+	Measure string  `json:"measure"`
+	Value   float64 `json:"value"`
+	Drift   float64 `json:"drift"`
 }
 
 // Tracker is one model activation's predictions, joins, quality and
@@ -183,7 +198,27 @@ func (t *Tracker) Join(id string, label float64, at time.Time) Outcome {
 	if v.first == nil && v.win.full() {
 		v.first = v.win.measures(v.kind)
 	}
+	if every := max(1, t.cfg.Window/10); v.joined%int64(every) == 0 {
+		v.record(at)
+	}
 	return Joined
+}
+
+// record appends a history point (t.mu held).
+func (v *version) record(at time.Time) {
+	name := "mae"
+	if v.kind == classifier {
+		name = "accuracy"
+	}
+	p := HistoryPoint{Joined: v.joined, At: at.UnixMilli(), Measure: name, Value: v.win.measures(v.kind)[name]}
+	if _, _, score, ok := v.prof.drift(); ok {
+		p.Drift = score
+	}
+	if len(v.hist) == MaxHistory {
+		copy(v.hist, v.hist[1:])
+		v.hist = v.hist[:MaxHistory-1]
+	}
+	v.hist = append(v.hist, p)
 }
 
 // CountUnknown counts n labels that no activation of the model could join
@@ -225,6 +260,9 @@ type VersionReport struct {
 	// baseline MantaModelQualityDrop compares against); nil before.
 	First map[string]float64 `json:"first,omitempty"`
 	Drift *Drift             `json:"drift,omitempty"`
+	// History is the version's quality over time: its primary measure
+	// every Window/10 joined labels, the last MaxHistory points.
+	History []HistoryPoint `json:"history,omitempty"`
 }
 
 // Drift is a version's drift against its reference profile.
@@ -254,6 +292,7 @@ func (t *Tracker) Report() Report {
 		if v.first != nil {
 			vr.First = v.first
 		}
+		vr.History = append([]HistoryPoint(nil), v.hist...)
 		if vr.Measures == nil {
 			vr.Measures = map[string]float64{}
 		}

@@ -139,14 +139,57 @@ function renderModels(members) {
         el("td", { class: "num" }, dur(s.max_ms)),
         el("td", { class: "num" }, s.batches),
         el("td", { class: "num" }, bytes(s.memory_bytes)),
-        el("td", {}, ago(s.since))));
+        el("td", {}, ago(s.since)),
+        qualityCell(s.quality),
+        driftCell(s.quality)));
     }
   }
   document.getElementById("models-note").textContent =
     rows < total ? "showing " + rows + " of " + total : rows + " with traffic";
   if (rows === 0) {
-    body.append(el("tr", {}, el("td", { colSpan: 14, class: "muted" }, "no model has served a request yet")));
+    body.append(el("tr", {}, el("td", { colSpan: 16, class: "muted" }, "no model has served a request yet")));
   }
+}
+
+// qualityCell shows a monitored model's live measures (and, on hover,
+// its first window's), with its primary measure over time as a sparkline.
+function qualityCell(q) {
+  if (!q) return el("td", { class: "quality muted" }, "–");
+  const fmt = (m) => Object.keys(m || {}).sort().map((k) => k + " " + Number(m[k]).toPrecision(3)).join(" · ");
+  const text = fmt(q.measures) || "no labels";
+  const td = el("td", { class: "quality", title: q.joined + " labels joined, " + q.unknown_ids + " unknown ids" +
+    (q.first ? "; first window: " + fmt(q.first) : "") }, text);
+  const h = q.history || [];
+  if (h.length > 1) td.append(" ", spark(h.map((p) => p.value), h[h.length - 1].measure));
+  return td;
+}
+
+function driftCell(q) {
+  if (!q || q.drift === undefined || q.drift === null) return el("td", { class: "num drift muted" }, "–");
+  return el("td", { class: "num drift" + (q.drift > 0.25 ? " some" : ""), title: "largest feature PSI" }, q.drift.toFixed(3));
+}
+
+// spark draws values as a small SVG line.
+function spark(values, measure) {
+  const ns = "http://www.w3.org/2000/svg";
+  const W = 80, H = 18;
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const pts = values.map((v, i) =>
+    (W * i / (values.length - 1)).toFixed(1) + "," + (H - 2 - (H - 4) * (hi > lo ? (v - lo) / (hi - lo) : 0.5)).toFixed(1));
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("width", W);
+  svg.setAttribute("height", H);
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+  const title = document.createElementNS(ns, "title");
+  title.textContent = measure + " over time: " + values.map((v) => Number(v).toPrecision(3)).join(" → ");
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", pts.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#2f7de1");
+  line.setAttribute("stroke-width", "1.5");
+  svg.append(title, line);
+  return svg;
 }
 
 function renderChart(points) {

@@ -21,7 +21,7 @@ func TestSDKLinksNoDrivers(t *testing.T) {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"github.com/minio/minio-go", "github.com/manta-ml/manta/pyworker", "github.com/manta-ml/manta/modelhost/s3store", "github.com/manta-ml/manta/modelhost/trees", "github.com/dmitryikh/leaves"} {
+		for _, banned := range []string{"github.com/minio/minio-go", "github.com/manta-ml/manta/pyworker", "github.com/manta-ml/manta/modelhost/s3store", "github.com/manta-ml/manta/modelhost/trees", "github.com/dmitryikh/leaves", "github.com/manta-ml/manta/modelhost/onnx"} {
 			if dep == banned || strings.HasPrefix(dep, banned+"/") {
 				t.Errorf("the SDK links %s", dep)
 			}

@@ -604,18 +604,20 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	// Stats and metrics first, answers after: a caller whose Get returned
 	// finds its request counted.
 	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
-	if t := a.track.Load(); t != nil {
-		// a monitored activation: one atomic load per batch otherwise
+	for i, p := range live {
+		if resps != nil && resps[i] != nil {
+			root.Send(p.sender, resps[i])
+		}
+	}
+	if t := a.track.Load(); t != nil && resps != nil {
+		// A monitored activation records its answers after sending them
+		// (a label cannot come before its answer): the callers do not
+		// wait for it. Unmonitored: one atomic load per batch.
 		at := time.Now()
 		for i, p := range live {
 			if r := resps[i]; r.Error == nil {
 				t.Observe(m.Version, p.req.RequestId, p.req.Payload, r.Output, at)
 			}
-		}
-	}
-	for i, p := range live {
-		if resps != nil && resps[i] != nil {
-			root.Send(p.sender, resps[i])
 		}
 	}
 	ref.inflight.Add(-1)

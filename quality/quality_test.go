@@ -341,3 +341,23 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("last point %+v", p)
 	}
 }
+
+// BenchmarkObserve is the request path's cost of a monitored model: one
+// answer recorded in the ring and the drift histograms (10 features).
+func BenchmarkObserve(b *testing.B) {
+	tr := NewTracker(Config{})
+	ids := make([]string, 50000)
+	for i := range ids {
+		ids[i] = "req-" + strconv.Itoa(i)
+	}
+	p, o := feats(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), []byte(`{"prediction":38.5}`)
+	now := time.Now()
+	for i := range 2000 {
+		tr.Observe("1", ids[i], p, o, now)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr.Observe("1", ids[i%len(ids)], p, o, now)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -57,6 +58,12 @@ func benchSDK(args []string, stdout io.Writer) error {
 	if err := modelgen.Linear(root, "bench", "1", w, 0, "identity"); err != nil {
 		return err
 	}
+	// the same model with live quality and drift on (docs/ARCHITECTURE.md §2.4)
+	if err := modelgen.Write(root, modelhost.Manifest{ID: "bench-monitored", Version: "1", Runtime: "linear", Format: "linear-json",
+		Entrypoint: "model.json", MemoryBytes: 4096, Monitor: true},
+		map[string][]byte{"model.json": modelgen.LinearJSON(w, 0, "identity")}); err != nil {
+		return err
+	}
 	payload := []byte(`{"features":[1,2,3,4,5,6,7,8,9,10]}`)
 	m, err := modelhost.NewLinearModel(modelhost.LinearSpec{Weights: w, Link: "identity"})
 	if err != nil {
@@ -72,9 +79,11 @@ func benchSDK(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close(ctx)
-	model := c.Model("bench")
-	if _, err := model.Predict(ctx, payload).Get(ctx); err != nil {
-		return err
+	model, monitored := c.Model("bench"), c.Model("bench-monitored")
+	for _, m := range []*manta.Model{model, monitored} {
+		if _, err := m.Predict(ctx, payload).Get(ctx); err != nil {
+			return err
+		}
 	}
 	direct := func() error {
 		_, err := m.Predict(ctx, []modelhost.Input{{Payload: payload}})
@@ -82,6 +91,10 @@ func benchSDK(args []string, stdout io.Writer) error {
 	}
 	viaSDK := func() error {
 		_, err := model.Predict(ctx, payload).Get(ctx)
+		return err
+	}
+	viaMonitored := func() error {
+		_, err := monitored.Predict(ctx, payload).Get(ctx)
 		return err
 	}
 	fmt.Fprintf(stdout, "linear model, 10 features, GOMAXPROCS=%d, %v per measurement\n", runtime.GOMAXPROCS(0), *dur)
@@ -106,6 +119,24 @@ func benchSDK(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "overhead per request: %.2f µs sequential (ratio %.1fx), %.2f µs per request at %d callers\n",
 		(rows[1]-rows[0])/1000, rows[1]/rows[0], (rows[3]-rows[2])/1000, *conc)
+	// Live quality and drift: the same model monitored (every answer kept
+	// in the ring, its features in the drift histograms), measured
+	// alternately with the plain one, the better of two runs each, so
+	// that a neighbour's load does not fall on one side only.
+	for _, n := range []int{1, *conc} {
+		best := [2]float64{math.Inf(1), math.Inf(1)}
+		for range 2 {
+			for i, f := range []func() error{viaSDK, viaMonitored} {
+				ns, _, err := measure(f, n, *dur)
+				if err != nil {
+					return err
+				}
+				best[i] = math.Min(best[i], ns)
+			}
+		}
+		fmt.Fprintf(stdout, "%-28s %12.0f ns/request plain, %.0f monitored: %+.1f%%\n",
+			fmt.Sprintf("quality on, %d caller(s)", n), best[0], best[1], 100*(best[1]/best[0]-1))
+	}
 	return nil
 }
 

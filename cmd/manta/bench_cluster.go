@@ -26,6 +26,7 @@ func benchCluster(args []string, stdout, stderr io.Writer) error {
 	noFailover := fs.Bool("no-failover", false, "skip the kill -9 failover measurement")
 	fs.BoolVar(&cfg.Profile, "profile", false, "save each member's heap profile after the cold pass and CPU profile over the idle window into the working directory's logs/ (keep it with --dir)")
 	fs.DurationVar(&cfg.IdleWindow, "idle-window", 0, "how long idle CPU is sampled; 0 is 10s")
+	fs.DurationVar(&cfg.IdleSettle, "idle-settle", 0, "how long the cluster is left without traffic before idle CPU is sampled; 0 is 30s, negative none")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

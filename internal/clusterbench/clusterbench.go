@@ -62,6 +62,13 @@ type Config struct {
 	LatencySamples int
 	// IdleWindow is the idle CPU sampling window (default 10s).
 	IdleWindow time.Duration
+	// IdleSettle is how long the cluster is left without traffic before
+	// the idle window opens (default 30s; negative: none). The members'
+	// request rates are EWMAs (5 s time constant), and until the
+	// cluster's rate falls below a tenth of the hot rate the leader's
+	// rebalancer still pulls and plans over every activation: that is
+	// the tail of the last pass, not the cost of being idle.
+	IdleSettle time.Duration
 	// FailoverModels is how many models of the killed member are followed
 	// (default 200); FailoverTimeout how long each may take to answer
 	// again before it counts as never answered (default 60s).
@@ -103,6 +110,9 @@ func (c *Config) defaults() error {
 	}
 	if c.LatencySamples == 0 {
 		c.LatencySamples = 2000
+	}
+	if c.IdleSettle == 0 {
+		c.IdleSettle = 30 * time.Second
 	}
 	if c.IdleWindow == 0 {
 		c.IdleWindow = 10 * time.Second
@@ -159,6 +169,9 @@ type Report struct {
 	IdleCPU     []float64 `json:"idle_cpu_percent"`
 	IdleCPUMax  float64   `json:"idle_cpu_max_percent"`
 	IdleCPUMean float64   `json:"idle_cpu_mean_percent"`
+	// IdleSettle is how long after the last request the idle window
+	// opened (Config.IdleSettle, and the latency measurements before it).
+	IdleSettle time.Duration `json:"idle_settle_ns"`
 
 	// RSS of each member right after start and after the cold pass, bytes.
 	RSSStart    []int64 `json:"rss_start_bytes"`

@@ -42,6 +42,7 @@ func TestClusterCorrectness(t *testing.T) {
 	cfg.Dir = t.TempDir()
 	cfg.LatencySamples = 300
 	cfg.IdleWindow = 2 * time.Second
+	cfg.IdleSettle = -1
 	cfg.FailoverTimeout = 90 * time.Second
 	cfg.Out = logWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)

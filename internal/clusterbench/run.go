@@ -447,6 +447,13 @@ func download(ctx context.Context, url, path string, timeout time.Duration) erro
 
 // idleCPU samples each member's CPU time over IdleWindow with no traffic.
 func (b *bench) idleCPU(ctx context.Context) error {
+	if b.cfg.IdleSettle > 0 {
+		b.logf("idle CPU: %v without traffic before sampling", b.cfg.IdleSettle)
+		if err := sleep(ctx, b.cfg.IdleSettle); err != nil {
+			return err
+		}
+		b.rep.IdleSettle = b.cfg.IdleSettle
+	}
 	b.logf("idle CPU: sampling %d members for %v", len(b.members), b.cfg.IdleWindow)
 	start := make([]int64, len(b.members))
 	for i, m := range b.members {

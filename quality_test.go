@@ -684,3 +684,63 @@ func TestReferenceFileDrift(t *testing.T) {
 		t.Fatalf("drift after a 2-sd shift: %+v", d)
 	}
 }
+
+// TestStrategiesUseLiveQuality: best-quality and weighted-average rank
+// candidates by their manifests' quality until each has MinLabels joined
+// labels, then by their live quality. The manifests here claim the
+// opposite of the truth: "bad" (mae 1) over "good" (mae 2).
+func TestStrategiesUseLiveQuality(t *testing.T) {
+	defer manta.SetCandidateStatsTTL(0)()
+	root := t.TempDir()
+	monitoredLinear(t, root, "good", "1", []float64{1}, 0, func(m *modelhost.Manifest) {
+		m.Quality = &modelhost.Quality{Metric: "mae", Value: 2}
+	})
+	monitoredLinear(t, root, "bad", "1", []float64{1.5}, 0, func(m *modelhost.Manifest) {
+		m.Quality = &modelhost.Quality{Metric: "mae", Value: 1}
+	})
+	c := startMember(t, root, func(cfg *manta.Config) { cfg.Quality.MinLabels = 50 })
+	ctx := context.Background()
+	payload := featuresJSON([]float64{2})
+	speculate := func(strategy string) *manta.Result {
+		t.Helper()
+		res, err := c.Speculate(ctx, strategy, []string{"good", "bad"}, payload).Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	waitFor(t, 10*time.Second, func() bool { return speculate("best-quality").Model == "bad" }, "best-quality by the manifests: bad")
+	// weighted-average by the manifests: weights 1/2 (good: 2) and 1 (bad: 3)
+	if got, want := prediction(t, speculate("weighted-average").Output), (0.5*2+1*3)/1.5; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("weighted-average by the manifests: %v, want %v", got, want)
+	}
+
+	// 60 labels each (truth y = x + 0.1): good's live mae 0.1, bad's larger
+	for _, id := range []string{"good", "bad"} {
+		var labels []manta.Label
+		for i := range 60 {
+			rid := fmt.Sprintf("%s-%d", id, i)
+			x := float64(i) / 10
+			if _, err := c.Model(id).Predict(ctx, featuresJSON([]float64{x}), manta.WithRequestID(rid)).Get(ctx); err != nil {
+				t.Fatal(err)
+			}
+			labels = append(labels, manta.Label{RequestID: rid, Value: x + 0.1})
+		}
+		if res, err := c.Feedback(ctx, id, labels); err != nil || res.Joined != 60 {
+			t.Fatalf("feedback %s: %+v %v", id, res, err)
+		}
+	}
+	live := map[string]float64{}
+	for _, id := range []string{"good", "bad"} {
+		q, err := c.Model(id).Quality(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[id] = q.Measures["mae"]
+	}
+	waitFor(t, 10*time.Second, func() bool { return speculate("best-quality").Model == "good" }, "best-quality by live quality: good")
+	want := (2/live["good"] + 3/live["bad"]) / (1/live["good"] + 1/live["bad"])
+	waitFor(t, 10*time.Second, func() bool {
+		return math.Abs(prediction(t, speculate("weighted-average").Output)-want) < 1e-9
+	}, fmt.Sprintf("weighted-average by live quality (mae %v): %v", live, want))
+}

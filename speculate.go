@@ -283,9 +283,11 @@ func (s *speculation) refresh(c *Client, identity string) {
 	dl, _ := ctx.Deadline()
 	resp, err := c.call(ctx, identity, &api.ModelStatsRequest{ModelId: cluster.ModelOf(identity)}, dl).response(ctx)
 	st, ok := resp.(*api.ModelStats)
+	live := false
 	if err == nil && ok && st.Error == nil {
 		version = st.Version
 		lat = strategy.Latency{P50: time.Duration(st.P50), P95: time.Duration(st.P95), P99: time.Duration(st.P99), Count: st.Count}
+		live = st.LiveMeasure != "" && st.LiveJoined >= int64(c.cfg.Quality.WithDefaults().MinLabels)
 	}
 	var q *modelhost.Quality
 	looked := false
@@ -303,6 +305,15 @@ func (s *speculation) refresh(c *Client, identity string) {
 	if looked {
 		e.quality = true
 		setQuality(&e.cand, version, q)
+	}
+	if live {
+		// enough joined labels: the model's live quality wins over its
+		// manifest's (docs/ARCHITECTURE.md §2.4)
+		e.quality = true
+		e.cand.Version = version
+		e.cand.Quality, e.cand.HasQuality = st.LiveQuality, true
+		e.cand.HigherIsBetter = st.LiveMeasure == "accuracy"
+		e.cand.LiveQuality, e.cand.QualityMeasure = true, st.LiveMeasure
 	}
 }
 
@@ -329,10 +340,12 @@ func setQuality(cand *strategy.Candidate, version string, q *modelhost.Quality) 
 	if version != "" {
 		cand.Version = version
 	}
+	cand.LiveQuality, cand.QualityMeasure = false, ""
 	if q == nil {
 		cand.Quality, cand.HasQuality, cand.HigherIsBetter = 0, false, false
 		return
 	}
 	cand.Quality, cand.HasQuality = q.Value, true
 	cand.HigherIsBetter = q.HigherIsBetter || strategy.HigherIsBetter(q.Metric)
+	cand.QualityMeasure = q.Metric
 }

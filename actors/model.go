@@ -173,6 +173,9 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		if a.cur != nil {
 			st.Version = a.cur.lease.Manifest().Version
 			st.MemoryBytes = a.cur.lease.Model().MemoryBytes()
+			if t := a.track.Load(); t != nil {
+				st.LiveMeasure, st.LiveQuality, st.LiveJoined, _ = t.Live(st.Version)
+			}
 		}
 		ctx.Respond(st)
 	case *api.ReloadRequest:

@@ -530,6 +530,13 @@ type ModelStats struct {
 	P50           int64                  `protobuf:"varint,13,opt,name=p50,proto3" json:"p50,omitempty"`
 	P95           int64                  `protobuf:"varint,14,opt,name=p95,proto3" json:"p95,omitempty"`
 	P99           int64                  `protobuf:"varint,15,opt,name=p99,proto3" json:"p99,omitempty"`
+	// Live quality of the version served, when the activation keeps a
+	// quality tracker (docs/ARCHITECTURE.md §2.4): its primary measure (mae
+	// for a regressor, accuracy for a classifier), the value over the last
+	// window of joined labels, and how many labels were joined.
+	LiveMeasure   string  `protobuf:"bytes,16,opt,name=live_measure,json=liveMeasure,proto3" json:"live_measure,omitempty"`
+	LiveQuality   float64 `protobuf:"fixed64,17,opt,name=live_quality,json=liveQuality,proto3" json:"live_quality,omitempty"`
+	LiveJoined    int64   `protobuf:"varint,18,opt,name=live_joined,json=liveJoined,proto3" json:"live_joined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -665,6 +672,27 @@ func (x *ModelStats) GetP95() int64 {
 func (x *ModelStats) GetP99() int64 {
 	if x != nil {
 		return x.P99
+	}
+	return 0
+}
+
+func (x *ModelStats) GetLiveMeasure() string {
+	if x != nil {
+		return x.LiveMeasure
+	}
+	return ""
+}
+
+func (x *ModelStats) GetLiveQuality() float64 {
+	if x != nil {
+		return x.LiveQuality
+	}
+	return 0
+}
+
+func (x *ModelStats) GetLiveJoined() int64 {
+	if x != nil {
+		return x.LiveJoined
 	}
 	return 0
 }
@@ -1660,7 +1688,7 @@ const file_api_manta_proto_rawDesc = "" +
 	"confidence\x18\x1a \x01(\x01R\n" +
 	"confidence\".\n" +
 	"\x11ModelStatsRequest\x12\x19\n" +
-	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\xa9\x03\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\x90\x04\n" +
 	"\n" +
 	"ModelStats\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
@@ -1678,7 +1706,11 @@ const file_api_manta_proto_rawDesc = "" +
 	"\x05error\x18\f \x01(\v2\x0f.manta.v1.ErrorR\x05error\x12\x10\n" +
 	"\x03p50\x18\r \x01(\x03R\x03p50\x12\x10\n" +
 	"\x03p95\x18\x0e \x01(\x03R\x03p95\x12\x10\n" +
-	"\x03p99\x18\x0f \x01(\x03R\x03p99\"*\n" +
+	"\x03p99\x18\x0f \x01(\x03R\x03p99\x12!\n" +
+	"\flive_measure\x18\x10 \x01(\tR\vliveMeasure\x12!\n" +
+	"\flive_quality\x18\x11 \x01(\x01R\vliveQuality\x12\x1f\n" +
+	"\vlive_joined\x18\x12 \x01(\x03R\n" +
+	"liveJoined\"*\n" +
 	"\rReloadRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\x86\x01\n" +
 	"\x0eReloadResponse\x12\x19\n" +

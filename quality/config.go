@@ -13,6 +13,7 @@ const (
 	DefaultReferenceRows = 1000
 	DefaultBins          = 10
 	DefaultMaxFeatures   = 64
+	DefaultMinLabels     = 100
 	// MaxClasses bounds the probabilities a ring keeps per prediction; a
 	// classifier with more classes gets accuracy but no logloss.
 	MaxClasses = 64
@@ -41,6 +42,10 @@ type Config struct {
 	Bins int `json:"bins,omitempty" yaml:"bins,omitempty"`
 	// MaxFeatures is how many leading features are profiled (default 64).
 	MaxFeatures int `json:"max_features,omitempty" yaml:"max_features,omitempty"`
+	// MinLabels is how many joined labels a model version needs before
+	// speculative strategies (best-quality, weighted-average) use its live
+	// quality rather than its manifest's (default 100).
+	MinLabels int `json:"min_labels,omitempty" yaml:"min_labels,omitempty"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -63,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxFeatures == 0 {
 		c.MaxFeatures = DefaultMaxFeatures
 	}
+	if c.MinLabels == 0 {
+		c.MinLabels = DefaultMinLabels
+	}
 	return c
 }
 
@@ -82,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("quality: bins %d: want 2..100", c.Bins)
 	case c.MaxFeatures < 1 || c.MaxFeatures > 4096:
 		return fmt.Errorf("quality: max features %d: want 1..4096", c.MaxFeatures)
+	case c.MinLabels < 1:
+		return fmt.Errorf("quality: min labels %d: want at least 1", c.MinLabels)
 	}
 	return nil
 }

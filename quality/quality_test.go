@@ -254,7 +254,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []Config{{Ring: -1}, {Window: -3}, {Bins: 1}, {ReferenceRows: 5}, {JoinWindow: -time.Second}, {MaxFeatures: -1}} {
+	for _, c := range []Config{{Ring: -1}, {Window: -3}, {Bins: 1}, {ReferenceRows: 5}, {JoinWindow: -time.Second}, {MaxFeatures: -1}, {MinLabels: -1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}

@@ -317,3 +317,20 @@ func MeasureNames(m map[string]float64) []string {
 	sort.Strings(names)
 	return names
 }
+
+// Live returns version's primary measure (mae for a regressor, accuracy
+// for a classifier), its value over the last window and the labels joined
+// for it; ok is false before any label joined.
+func (t *Tracker) Live(versionName string) (measure string, value float64, joined int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := t.findVersion(versionName)
+	if v == nil || v.win.n == 0 {
+		return "", 0, 0, false
+	}
+	measure = "mae"
+	if v.kind == classifier {
+		measure = "accuracy"
+	}
+	return measure, v.win.measures(v.kind)[measure], v.joined, true
+}

@@ -69,12 +69,20 @@ type Candidate struct {
 	Version string
 	// Latency holds the live latency stats of the model.
 	Latency Latency
-	// Quality is the manifest's quality value when HasQuality is set.
+	// Quality is the model's quality value when HasQuality is set: its
+	// manifest's, or its live one (LiveQuality).
 	// HigherIsBetter says how to compare it (accuracy: true; an error metric
 	// such as mae_minutes: false).
 	Quality        float64
 	HasQuality     bool
 	HigherIsBetter bool
+	// LiveQuality says Quality is the model's live quality (its primary
+	// measure, QualityMeasure: mae or accuracy, over its last window of
+	// joined labels, docs/ARCHITECTURE.md §2.4) rather than its
+	// manifest's: the SDK uses it once the model has enough joined labels
+	// (quality.Config.MinLabels).
+	LiveQuality    bool
+	QualityMeasure string
 }
 
 // HigherIsBetter guesses, from a manifest quality metric's name, whether a

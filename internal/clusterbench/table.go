@@ -54,7 +54,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		for _, c := range r.IdleCPU {
 			per = append(per, fmt.Sprintf("%.1f", c))
 		}
-		add(fmt.Sprintf("idle CPU per member (%% of a core, from %v after the traffic)", r.IdleSettle), fmt.Sprintf("max %.1f%%, mean %.1f%% [%s]", r.IdleCPUMax, r.IdleCPUMean, strings.Join(per, " ")))
+		add(fmt.Sprintf("idle CPU per member (%% core, %v quiet)", r.IdleSettle), fmt.Sprintf("max %.1f%%, mean %.1f%% [%s]", r.IdleCPUMax, r.IdleCPUMean, strings.Join(per, " ")))
 	}
 	if len(r.RSSCold) > 0 {
 		var per []string

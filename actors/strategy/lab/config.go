@@ -154,9 +154,19 @@ type Config struct {
 	StatsSamples int     `json:"stats_samples"`
 	Models       []Model `json:"models"`
 	Trials       []Trial `json:"trials"`
+	// Trace, when set, replaces the synthetic trace and the simulated
+	// models: its requests are replayed (Requests is its length), its
+	// models are the candidates, with their latency stats from the trace
+	// and their live quality, the accuracy of their answers over its
+	// labels (ReadTrace).
+	Trace []TraceRequest `json:"trace,omitempty"`
 }
 
 func (c *Config) defaults() {
+	if len(c.Trace) > 0 {
+		c.Requests = len(c.Trace)
+		c.Models, _ = traceModels(c.Trace)
+	}
 	if c.Requests == 0 {
 		c.Requests = 20000
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/manta-ml/manta/actors/strategy"
@@ -18,6 +19,9 @@ import (
 //	-deadline D      deadline of every request (default: the scenario's)
 //	-trial SPEC      replace the scenario's trials (repeatable)
 //	-add SPEC        add a trial to the scenario's (repeatable)
+//	-trace FILE      replay a recorded trace with labels (ReadTrace) instead
+//	                 of a scenario: its models, answers and times; the
+//	                 trials come from -trial/-add
 //
 // A SPEC is [label=]strategy:model,model[?param=value&param=value], e.g.
 // "hedged:svc?delay=12ms&max=2" or "fb=deadline-fallback:smart,fast". The
@@ -31,6 +35,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 		seed     = fs.Uint64("seed", 1, "seed of the synthetic trace")
 		requests = fs.Int("requests", 20000, "requests per trial")
 		deadline = fs.Duration("deadline", 0, "deadline of every request (default: the scenario's)")
+		trace    = fs.String("trace", "", "replay this trace (JSON Lines of {label, models: {name: {latency_ms, output|error}}}) instead of a scenario; needs -trial")
 		trials   specs
 		adds     specs
 	)
@@ -49,6 +54,32 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	cfg, err := Scenario(*scenario)
 	if err != nil {
 		return Config{}, fmt.Errorf("lab: %w", err)
+	}
+	if *trace != "" {
+		// A recorded trace with labels: its models and answers replace
+		// the scenario's; the trials come from -trial and -add.
+		f, err := os.Open(*trace)
+		if err != nil {
+			return Config{}, fmt.Errorf("lab: %w", err)
+		}
+		tr, err := ReadTrace(f)
+		f.Close()
+		if err != nil {
+			return Config{}, err
+		}
+		if len(trials)+len(adds) == 0 {
+			return Config{}, fmt.Errorf("lab: -trace needs the trials to run (-trial strategy:model,model)")
+		}
+		cfg = Config{Seed: *seed, Deadline: cfg.Deadline, Trace: tr}
+		if *deadline > 0 {
+			cfg.Deadline = *deadline
+		}
+		cfg.Trials = append(append(cfg.Trials, trials...), adds...)
+		cfg.defaults()
+		if err := cfg.Validate(); err != nil {
+			return Config{}, fmt.Errorf("lab: %w", err)
+		}
+		return cfg, nil
 	}
 	cfg.Seed = *seed
 	cfg.Requests = *requests

@@ -31,9 +31,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sim := &simulator{cfg: cfg, models: map[string]*simModel{}}
 	rep := &Report{Config: cfg}
+	var traced map[string]strategy.Latency
+	if len(cfg.Trace) > 0 {
+		_, traced = traceModels(cfg.Trace)
+	}
 	for i := range cfg.Models {
 		m := &simModel{Model: cfg.Models[i], id: modelID(cfg.Models[i].Name)}
-		m.stats = measure(m.Latency, cfg.StatsSamples, cfg.Seed, m.id)
+		if st, ok := traced[m.Name]; ok {
+			m.stats = st
+		} else {
+			m.stats = measure(m.Latency, cfg.StatsSamples, cfg.Seed, m.id)
+		}
 		sim.models[m.Name] = m
 		rep.Models = append(rep.Models, ModelRow{Model: m.Model, Latency: m.stats})
 	}
@@ -77,6 +85,9 @@ func measure(l Latency, n int, seed, id uint64) strategy.Latency {
 
 // truth is request i's true label.
 func (s *simulator) truth(i int) int {
+	if len(s.cfg.Trace) > 0 {
+		return s.cfg.Trace[i].Label
+	}
 	r := rand.New(rand.NewPCG(s.cfg.Seed, uint64(i)<<1))
 	if r.Float64() < s.cfg.Positive {
 		return 1
@@ -150,6 +161,11 @@ func (s *simulator) run(ctx context.Context, r Trial) (Row, error) {
 		m := s.models[name]
 		cands[i] = strategy.Candidate{Model: name, Version: m.Version, Latency: m.stats,
 			Quality: m.Accuracy, HasQuality: !m.NoQuality, HigherIsBetter: true}
+		if len(s.cfg.Trace) > 0 && !m.NoQuality {
+			// replayed: the accuracy over the trace's labels is the
+			// model's live quality, as the SDK hands it to strategies
+			cands[i].LiveQuality, cands[i].QualityMeasure = true, "accuracy"
+		}
 	}
 	stats := strategy.NewStats()
 	lat := make([]time.Duration, 0, s.cfg.Requests)
@@ -231,11 +247,18 @@ func (s *simulator) request(se *strategy.Session, now time.Time, i, truth int) *
 				m := s.models[a.Model]
 				k := calls[a.Model]
 				calls[a.Model]++
-				lat, err := s.call(m, i, k)
-				res := strategy.Result{Model: m.Name, Version: m.Version, Latency: lat, Err: err}
-				if err == nil {
-					res.Output = s.answer(m, i, truth)
+				var res strategy.Result
+				if len(s.cfg.Trace) > 0 {
+					lat, out, err := s.traceCall(m.Name, i)
+					res = strategy.Result{Model: m.Name, Version: m.Version, Latency: lat, Err: err, Output: out}
+				} else {
+					lat, err := s.call(m, i, k)
+					res = strategy.Result{Model: m.Name, Version: m.Version, Latency: lat, Err: err}
+					if err == nil {
+						res.Output = s.answer(m, i, truth)
+					}
 				}
+				lat := res.Latency
 				seq++
 				heap.Push(&queue, arrival{at: now.Add(lat), seq: seq, result: res})
 			case strategy.ActWake:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,11 +219,11 @@ func (s *Server) Infer(ctx context.Context, name, version string, req *InferRequ
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
+	// The outputs asked for are checked against what the model gives
+	// once it has answered: "prediction" and "probabilities", or a name
+	// of each output of a model that answers {"prediction": {name: v}}.
 	want := map[string]bool{}
 	for _, o := range req.Outputs {
-		if o.Name != TensorPrediction && o.Name != TensorProbabilities {
-			return nil, http.StatusBadRequest, fmt.Errorf("unknown output %q: this model gives %q (and %q when it has them)", o.Name, TensorPrediction, TensorProbabilities)
-		}
 		want[o.Name] = true
 	}
 	rows, single, err := featureRows(in)
@@ -295,7 +296,28 @@ func (s *Server) Infer(ctx context.Context, name, version string, req *InferRequ
 		}
 	}
 	res := &InferResponse{ModelName: name, ModelVersion: modelVersion, ID: req.ID, Outputs: []ResponseOutput{}}
-	if len(want) == 0 || want[TensorPrediction] {
+	names, named, isNamed, err := namedOutputs(preds)
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("model %s: %v", name, err)
+	}
+	gives := []string{TensorPrediction, TensorProbabilities}
+	if isNamed {
+		// Several named outputs: one tensor each, by its name.
+		gives = names
+		for _, n := range names {
+			if len(want) > 0 && !want[n] {
+				continue
+			}
+			t, err := outputTensor(n, named[n])
+			if err != nil {
+				return nil, http.StatusInternalServerError, fmt.Errorf("model %s: %v", name, err)
+			}
+			if single && len(t.Shape) == 1 {
+				t.Shape = []int64{1}
+			}
+			res.Outputs = append(res.Outputs, t)
+		}
+	} else if len(want) == 0 || want[TensorPrediction] {
 		t, err := outputTensor(TensorPrediction, preds)
 		if err != nil {
 			return nil, http.StatusInternalServerError, fmt.Errorf("model %s: %v", name, err)
@@ -305,10 +327,15 @@ func (s *Server) Infer(ctx context.Context, name, version string, req *InferRequ
 		}
 		res.Outputs = append(res.Outputs, t)
 	}
-	if want[TensorProbabilities] && len(probs) != len(rows) {
+	for _, o := range req.Outputs {
+		if !slices.Contains(gives, o.Name) {
+			return nil, http.StatusBadRequest, fmt.Errorf("unknown output %q: model %s gives %q", o.Name, name, gives)
+		}
+	}
+	if !isNamed && want[TensorProbabilities] && len(probs) != len(rows) {
 		return nil, http.StatusBadRequest, fmt.Errorf("model %s gives no %q", name, TensorProbabilities)
 	}
-	if len(probs) == len(rows) && (len(want) == 0 || want[TensorProbabilities]) {
+	if !isNamed && len(probs) == len(rows) && (len(want) == 0 || want[TensorProbabilities]) {
 		t, err := outputTensor(TensorProbabilities, probs)
 		if err != nil {
 			return nil, http.StatusInternalServerError, fmt.Errorf("model %s: %v", name, err)

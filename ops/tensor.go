@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"strconv"
 )
 
@@ -199,7 +201,7 @@ func outputTensor(name string, vals []json.RawMessage) (ResponseOutput, error) {
 	out := ResponseOutput{Name: name}
 	b := int64(len(vals))
 	kind := ""
-	width := -1
+	var dims []int64 // of one row's array (nested arrays: several)
 	for i, v := range vals {
 		var x any
 		if err := json.Unmarshal(v, &x); err != nil {
@@ -218,17 +220,15 @@ func outputTensor(name string, vals []json.RawMessage) (ResponseOutput, error) {
 			out.Data = append(out.Data, t)
 		case []any:
 			k = "FP64[]"
-			if width >= 0 && len(t) != width {
-				return out, fmt.Errorf("row %d: %s has %d values, row 0 has %d", i, name, len(t), width)
+			d, err := arrayShape(t)
+			if err != nil {
+				return out, fmt.Errorf("row %d: %s: %v", i, name, err)
 			}
-			width = len(t)
-			for _, e := range t {
-				f, ok := e.(float64)
-				if !ok {
-					return out, fmt.Errorf("row %d: %s holds a non-number", i, name)
-				}
-				out.Data = append(out.Data, f)
+			if dims != nil && !slices.Equal(d, dims) {
+				return out, fmt.Errorf("row %d: %s has shape %v, row 0 has %v", i, name, d, dims)
 			}
+			dims = d
+			out.Data = appendLeaves(out.Data, t)
 		default:
 			return out, fmt.Errorf("row %d: %s is %s, want a number, a string, a boolean or an array of numbers", i, name, truncate(string(v), 32))
 		}
@@ -238,7 +238,7 @@ func outputTensor(name string, vals []json.RawMessage) (ResponseOutput, error) {
 		kind = k
 	}
 	if kind == "FP64[]" {
-		out.Datatype, out.Shape = "FP64", []int64{b, int64(width)}
+		out.Datatype, out.Shape = "FP64", append([]int64{b}, dims...)
 	} else {
 		out.Datatype, out.Shape = kind, []int64{b}
 	}
@@ -246,6 +246,91 @@ func outputTensor(name string, vals []json.RawMessage) (ResponseOutput, error) {
 		out.Data = []any{}
 	}
 	return out, nil
+}
+
+// arrayShape is the shape of a JSON array of numbers, nested to any depth
+// and rectangular ([[1,2],[3,4]] is [2 2]); an error names what breaks it.
+func arrayShape(a []any) ([]int64, error) {
+	shape := []int64{int64(len(a))}
+	if len(a) == 0 {
+		return shape, nil
+	}
+	if _, ok := a[0].([]any); !ok {
+		for _, e := range a {
+			if _, ok := e.(float64); !ok {
+				return nil, fmt.Errorf("holds a non-number")
+			}
+		}
+		return shape, nil
+	}
+	var inner []int64
+	for _, e := range a {
+		sub, ok := e.([]any)
+		if !ok {
+			return nil, fmt.Errorf("mixes arrays and values at one depth")
+		}
+		d, err := arrayShape(sub)
+		if err != nil {
+			return nil, err
+		}
+		if inner != nil && !slices.Equal(d, inner) {
+			return nil, fmt.Errorf("is not rectangular (%v and %v)", inner, d)
+		}
+		inner = d
+	}
+	return append(shape, inner...), nil
+}
+
+// appendLeaves appends a (checked by arrayShape) in row-major order.
+func appendLeaves(dst []any, a []any) []any {
+	for _, e := range a {
+		if sub, ok := e.([]any); ok {
+			dst = appendLeaves(dst, sub)
+		} else {
+			dst = append(dst, e)
+		}
+	}
+	return dst
+}
+
+// namedOutputs splits predictions that are JSON objects ({"name": value},
+// a model with several named outputs, such as an ONNX graph's) into one
+// list of values per name, in sorted name order. ok is false when the
+// predictions are not objects; an error when rows disagree on the names.
+func namedOutputs(preds []json.RawMessage) (names []string, vals map[string][]json.RawMessage, ok bool, err error) {
+	for i, p := range preds {
+		t := bytes.TrimLeft(p, " \t\r\n")
+		if len(t) == 0 || t[0] != '{' {
+			if i > 0 && ok {
+				return nil, nil, false, fmt.Errorf("row %d: prediction is not an object of named outputs, row 0's is", i)
+			}
+			return nil, nil, false, nil
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(p, &m); err != nil {
+			return nil, nil, false, fmt.Errorf("row %d: prediction: %v", i, err)
+		}
+		if i == 0 {
+			ok = true
+			vals = make(map[string][]json.RawMessage, len(m))
+			for n := range m {
+				names = append(names, n)
+				vals[n] = make([]json.RawMessage, len(preds))
+			}
+			sort.Strings(names)
+		}
+		if len(m) != len(names) {
+			return nil, nil, false, fmt.Errorf("row %d: %d named outputs, row 0 has %d", i, len(m), len(names))
+		}
+		for n, v := range m {
+			col, found := vals[n]
+			if !found {
+				return nil, nil, false, fmt.Errorf("row %d: output %q is not one of row 0's %q", i, n, names)
+			}
+			col[i] = v
+		}
+	}
+	return names, vals, ok, nil
 }
 
 func truncate(s string, n int) string {

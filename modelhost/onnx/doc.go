@@ -40,9 +40,10 @@
 //	                                           several graph outputs, by name
 //
 // The Open Inference Protocol (/v2) maps a number per row to the tensor
-// prediction [b] and a flat array to [b, k]; a graph answering nested
-// arrays or several outputs is served there once the option "output"
-// names one output whose rows are flat.
+// prediction [b], an array to a tensor of its full shape ([b, k], or
+// [b, d1, d2, ...] for nested arrays), and several outputs to one tensor
+// each, named as the graph names them (which the request's "outputs" may
+// ask for by name).
 //
 // Values of a FLOAT graph are printed with float32's shortest
 // representation. A wrong feature count is bad_input naming expected and

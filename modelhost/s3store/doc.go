@@ -58,5 +58,9 @@
 // subscribe the bucket once with SubscribeWebhook(ctx,
 // "arn:minio:sqs::<ID>:webhook"), and mount WebhookHandler on the member's
 // HTTP server: it calls back with the model id whenever a manifest.json or
-// LATEST is created or removed. Polling stays the fallback.
+// LATEST is created or removed. Polling stays the fallback, and costs one
+// listing per active model and interval: the store is a
+// modelhost.VersionStamper (VersionStamp: every manifest's and LATEST's
+// ETag from one listing of the model's keys), so a model whose stamp did
+// not move is not resolved again.
 package s3store

@@ -85,6 +85,7 @@ func (c *Client) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/models/{id}/reload", c.httpReload)
 	mux.HandleFunc("POST /v1/models/{id}/feedback", c.httpFeedback)
 	mux.HandleFunc("GET /v1/models/{id}/quality", c.httpQuality)
+	mux.HandleFunc("POST /v1/models/{id}/canary", c.httpCanary)
 	mux.HandleFunc("GET /v1/models", c.httpModels)
 	if c.host == nil {
 		mux.HandleFunc("GET /v1/models/{id}", c.httpModel)

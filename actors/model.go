@@ -120,6 +120,10 @@ type modelActor struct {
 	track atomic.Pointer[quality.Tracker]
 	// refAsked lists the versions whose reference file was asked for.
 	refAsked map[string]bool
+	// canary is a second version served to canaryShare of the requests
+	// (canary.go); nil when none.
+	canary      *leaseRef
+	canaryShare float64
 }
 
 // armIdle schedules an idle check. (protoactor's ReceiveTimeout is not used:
@@ -188,6 +192,11 @@ func (a *modelActor) Receive(ctx actor.Context) {
 		a.onJoinState(msg)
 	case *referenceLoaded:
 		a.onReferenceLoaded(msg)
+	case *api.CanaryRequest:
+		a.onCanary(ctx, msg)
+	case *canaryLoaded:
+		a.life.received(msg.lease)
+		a.onCanaryLoaded(msg)
 	case *reloaded:
 		a.life.received(msg.lease)
 		a.onReloaded(ctx, msg)
@@ -228,6 +237,7 @@ func (a *modelActor) Receive(ctx actor.Context) {
 			a.cur.retire()
 			a.cur = nil
 		}
+		a.endCanary()
 		a.handOff()
 		if a.registered {
 			a.host.deactivated(a.identity, a.self)
@@ -463,6 +473,24 @@ func (a *modelActor) dispatch(ctx actor.Context, drained bool) {
 			a.queue[i] = pending{}
 		}
 		a.queue = a.queue[:rest]
+		if a.canary != nil {
+			// a canary runs: its share of the batch goes to its version
+			var stable, canary []pending
+			for _, p := range batch {
+				if a.toCanary(p) {
+					canary = append(canary, p)
+				} else {
+					stable = append(stable, p)
+				}
+			}
+			if len(canary) > 0 {
+				a.runBatchOn(a.canary, canary)
+			}
+			if len(stable) == 0 {
+				continue
+			}
+			batch = stable
+		}
 		a.runBatch(batch)
 	}
 }
@@ -476,13 +504,16 @@ type job struct {
 // are long-lived (started on demand, up to maxInflight, ended when the
 // actor stops): a goroutine per batch spent a fifth of the CPU growing
 // fresh stacks.
-func (a *modelActor) runBatch(batch []pending) {
-	ref := a.cur
+func (a *modelActor) runBatch(batch []pending) { a.runBatchOn(a.cur, batch) }
+
+// runBatchOn runs batch on the version ref holds (the one served, or the
+// canary's).
+func (a *modelActor) runBatchOn(ref *leaseRef, batch []pending) {
 	ref.inflight.Add(1)
 	a.inflight++
 	a.host.batches.Add(1)
 	if a.jobs == nil {
-		a.jobs = make(chan job, a.maxInflight)
+		a.jobs = make(chan job, 2*a.maxInflight) // a canary's batch may come on top
 		a.workers = new(atomic.Int32)
 	}
 	a.jobs <- job{ref: ref, batch: batch}
@@ -784,6 +815,9 @@ func (a *modelActor) onReloaded(ctx actor.Context, msg *reloaded) {
 		a.cur = &leaseRef{lease: msg.lease}
 		old.retire()
 		resp.Changed = true
+		if a.canary != nil && a.canary.lease.Manifest().Version == msg.lease.Manifest().Version {
+			a.endCanary() // the canary was promoted: everyone gets it now
+		}
 		if msg.lease.Manifest().Monitor {
 			a.tracker()
 		}

@@ -1646,6 +1646,147 @@ func (x *JoinState) GetState() []byte {
 	return nil
 }
 
+// CanaryRequest asks a model activation to serve version to a share of
+// its requests beside the version it serves (a conditional promotion's
+// canary, docs/ARCHITECTURE.md §6); share 0 ends the canary.
+type CanaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Share         float64                `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CanaryRequest) Reset() {
+	*x = CanaryRequest{}
+	mi := &file_api_manta_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CanaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CanaryRequest) ProtoMessage() {}
+
+func (x *CanaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CanaryRequest.ProtoReflect.Descriptor instead.
+func (*CanaryRequest) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CanaryRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *CanaryRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *CanaryRequest) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+// CanaryResponse answers a CanaryRequest with the canary in place.
+type CanaryResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ModelId string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Share   float64                `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	// serving is the version the other requests get.
+	Serving       string `protobuf:"bytes,4,opt,name=serving,proto3" json:"serving,omitempty"`
+	Error         *Error `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CanaryResponse) Reset() {
+	*x = CanaryResponse{}
+	mi := &file_api_manta_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CanaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CanaryResponse) ProtoMessage() {}
+
+func (x *CanaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_manta_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CanaryResponse.ProtoReflect.Descriptor instead.
+func (*CanaryResponse) Descriptor() ([]byte, []int) {
+	return file_api_manta_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CanaryResponse) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *CanaryResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *CanaryResponse) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+func (x *CanaryResponse) GetServing() string {
+	if x != nil {
+		return x.Serving
+	}
+	return ""
+}
+
+func (x *CanaryResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_api_manta_proto protoreflect.FileDescriptor
 
 const file_api_manta_proto_rawDesc = "" +
@@ -1789,7 +1930,17 @@ const file_api_manta_proto_rawDesc = "" +
 	"\x05error\x18\t \x01(\v2\x0f.manta.v1.ErrorR\x05error\"=\n" +
 	"\tJoinState\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x14\n" +
-	"\x05state\x18\x02 \x01(\fR\x05state*\xe7\x01\n" +
+	"\x05state\x18\x02 \x01(\fR\x05state\"Z\n" +
+	"\rCanaryRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\x9c\x01\n" +
+	"\x0eCanaryResponse\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\x12\x18\n" +
+	"\aserving\x18\x04 \x01(\tR\aserving\x12%\n" +
+	"\x05error\x18\x05 \x01(\v2\x0f.manta.v1.ErrorR\x05error*\xe7\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x18\n" +
@@ -1818,7 +1969,7 @@ func file_api_manta_proto_rawDescGZIP() []byte {
 }
 
 var file_api_manta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_api_manta_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_api_manta_proto_goTypes = []any{
 	(ErrorCode)(0),              // 0: manta.v1.ErrorCode
 	(FeedbackOutcome)(0),        // 1: manta.v1.FeedbackOutcome
@@ -1840,11 +1991,13 @@ var file_api_manta_proto_goTypes = []any{
 	(*VersionQuality)(nil),      // 17: manta.v1.VersionQuality
 	(*QualityReport)(nil),       // 18: manta.v1.QualityReport
 	(*JoinState)(nil),           // 19: manta.v1.JoinState
-	nil,                         // 20: manta.v1.PredictRequest.MetaEntry
+	(*CanaryRequest)(nil),       // 20: manta.v1.CanaryRequest
+	(*CanaryResponse)(nil),      // 21: manta.v1.CanaryResponse
+	nil,                         // 22: manta.v1.PredictRequest.MetaEntry
 }
 var file_api_manta_proto_depIdxs = []int32{
 	0,  // 0: manta.v1.Error.code:type_name -> manta.v1.ErrorCode
-	20, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
+	22, // 1: manta.v1.PredictRequest.meta:type_name -> manta.v1.PredictRequest.MetaEntry
 	2,  // 2: manta.v1.PredictResponse.error:type_name -> manta.v1.Error
 	2,  // 3: manta.v1.ModelStats.error:type_name -> manta.v1.Error
 	2,  // 4: manta.v1.ReloadResponse.error:type_name -> manta.v1.Error
@@ -1856,11 +2009,12 @@ var file_api_manta_proto_depIdxs = []int32{
 	16, // 10: manta.v1.VersionQuality.features:type_name -> manta.v1.FeatureDrift
 	17, // 11: manta.v1.QualityReport.versions:type_name -> manta.v1.VersionQuality
 	2,  // 12: manta.v1.QualityReport.error:type_name -> manta.v1.Error
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 13: manta.v1.CanaryResponse.error:type_name -> manta.v1.Error
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_api_manta_proto_init() }
@@ -1874,7 +2028,7 @@ func file_api_manta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_manta_proto_rawDesc), len(file_api_manta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

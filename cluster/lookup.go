@@ -644,6 +644,8 @@ func (r *refusal) SendUserMessage(_ *actor.PID, message any) {
 		out = &api.FeedbackResponse{ModelId: id, Error: r.err}
 	case *api.QualityRequest:
 		out = &api.QualityReport{ModelId: id, Error: r.err}
+	case *api.CanaryRequest:
+		out = &api.CanaryResponse{ModelId: id, Error: r.err}
 	default:
 		out = &actor.DeadLetterResponse{Target: r.pid}
 	}

@@ -44,7 +44,7 @@ var synopses = map[string]string{
 	"models push":     "manta models push DIR [--store STORE] [--latest]\n\nValidates DIR (manifest.json and its files), hashes it and copies it into the store as\nthe model's next version, manifest last. Creates a directory store that does not exist.",
 	"models list":     "manta models list [--store STORE] [--json]\n\nLists the store's models with their served and latest versions.",
 	"models versions": "manta models versions MODEL [--store STORE] [--json]\n\nLists MODEL's versions.",
-	"models promote":  "manta models promote MODEL VERSION [--store STORE]\n\nPoints MODEL's LATEST at VERSION.",
+	"models promote":  "manta models promote MODEL VERSION [--store STORE] [--if-better --canary 10% --addr HOST:PORT]\n\nPoints MODEL's LATEST at VERSION. With --if-better, VERSION first serves --canary of the requests\n(on the member at --addr) until it has a window of labels, and becomes LATEST only if its live\nquality is not worse than the served version's by more than --margin.",
 	"models rollback": "manta models rollback MODEL [--store STORE]\n\nPoints MODEL's LATEST at the version before the one served.",
 	"models rm":       "manta models rm MODEL [VERSION] [--store STORE]\n\nRemoves one version of MODEL, or all of it.",
 	"predict":         "manta predict [--addr HOST:PORT] MODEL JSON\n\nSends one request to a member's HTTP API and prints output, model, version, served_by, latency.",

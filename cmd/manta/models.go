@@ -47,6 +47,21 @@ func cmdModels(args []string, stdout, stderr io.Writer) error {
 	}
 	latest := fs.Bool("latest", false, "push: also point LATEST at the new version")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var co canaryOptions
+	var ifBetter bool
+	var share string
+	addr := new(string)
+	if sub == "promote" {
+		var err error
+		if addr, err = addrFlag(fs); err != nil {
+			return err
+		}
+		fs.BoolVar(&ifBetter, "if-better", false, "promote only if VERSION's live quality, measured on a canary, is not worse than the served version's by more than --margin")
+		fs.StringVar(&share, "canary", "10%", "with --if-better: the share of requests VERSION serves meanwhile")
+		fs.Float64Var(&co.margin, "margin", 0.05, "with --if-better: how much worse VERSION may be (relative: mae at most (1+m)x, accuracy at least (1-m)x the old version's)")
+		fs.DurationVar(&co.wait, "wait", time.Hour, "with --if-better: how long to wait for a window of labels")
+		fs.DurationVar(&co.poll, "poll", 5*time.Second, "with --if-better: how often to look at the quality")
+	}
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
@@ -90,6 +105,16 @@ func cmdModels(args []string, stdout, stderr io.Writer) error {
 		}
 		if _, err := st.Manifest(ctx, pos[0], pos[1]); err != nil {
 			return err
+		}
+		if ifBetter {
+			if co.share, err = parseShare(share); err != nil {
+				return usageError{msg: err.Error()}
+			}
+			if co.margin < 0 || co.wait <= 0 || co.poll <= 0 {
+				return usagef("models promote: --margin must be >= 0, --wait and --poll positive")
+			}
+			co.addr = *addr
+			return promoteIfBetter(ctx, st, pos[0], pos[1], co, stdout)
 		}
 		if err := st.SetLatest(ctx, pos[0], pos[1]); err != nil {
 			return err

@@ -80,7 +80,9 @@ func (rb *rebalancer) cycle() {
 		l.publishReplicas(copyTable(rb.table))
 	}
 	rb.retire()
-	if l.cfg.Rebalance.HotRate > 0 && len(v.byAddr) >= 2 {
+	// Idle (no replica, the cluster's rate under a tenth of the hot rate):
+	// no model can be hot, so there are no replicas to add or remove.
+	if !idle && l.cfg.Rebalance.HotRate > 0 && len(v.byAddr) >= 2 {
 		rb.adjustReplicas(v)
 	}
 	rb.plan(v)
@@ -155,7 +157,7 @@ func (rb *rebalancer) pullDonors() *loadView {
 	if !ok || gv == nil {
 		return nil
 	}
-	donors := donorsOf(members, rb.planner.Config.MaxMoves+2)
+	donors := donorsOf(members, rb.planner.Config.MaxMoves+2, rb.planner.Config.Target.Memory)
 	t := l.topo.Load()
 	loads := make([]*wire.Load, len(members))
 	var wg sync.WaitGroup
@@ -186,20 +188,38 @@ func (rb *rebalancer) pullDonors() *loadView {
 			return nil
 		}
 	}
-	return newLoadView(loads)
+	// Only byAddr is read from this view (plan, members): the per-identity
+	// maps of newLoadView, over every pulled activation, are not built.
+	v := &loadView{at: time.Now(), byAddr: make(map[string]*wire.Load, len(loads))}
+	for _, ld := range loads {
+		v.byAddr[ld.Address] = ld
+	}
+	return v
 }
 
-// donorsOf names the k members with the highest memory utilisation
-// (active bytes over budget): those a memory-only plan moves from.
-func donorsOf(members []placement.Member, k int) map[string]bool {
+// donorsOf names the members a memory-only plan moves from: those whose
+// memory utilisation (active bytes over budget) is above target times the
+// cluster's, the most loaded first, at most k and at least two.
+func donorsOf(members []placement.Member, k int, target float64) map[string]bool {
 	util := func(m placement.Member) float64 { return float64(m.Active) / float64(m.Budget) }
+	var active, budget float64
+	for _, m := range members {
+		active, budget = active+float64(m.Active), budget+float64(m.Budget)
+	}
+	mean := 0.0
+	if budget > 0 {
+		mean = active / budget
+	}
 	order := make([]int, len(members))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return util(members[order[a]]) > util(members[order[b]]) })
 	donors := map[string]bool{}
-	for _, i := range order[:max(0, min(len(order), k))] {
+	for n, i := range order[:max(0, min(len(order), k))] {
+		if n >= 2 && util(members[i]) <= mean*target {
+			break
+		}
 		donors[members[i].ID] = true
 	}
 	return donors

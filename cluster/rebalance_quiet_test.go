@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/manta-ml/manta/cluster/internal/wire"
+	"github.com/manta-ml/manta/cluster/placement"
 )
 
 // An idle cluster's leader skips the pull of every member's full load;
@@ -70,12 +71,19 @@ func TestRebalancerPartialPull(t *testing.T) {
 	if !ok {
 		t.Fatal("every member gossiped")
 	}
-	donors := donorsOf(members, 2)
+	donors := donorsOf(members, 2, 1.02)
 	if len(donors) != 2 || !donors["b"] || !donors["d"] {
 		t.Fatalf("donors %v, want b (88%%) and d (78%%)", donors)
 	}
-	if n := len(donorsOf(members, 10)); n != 4 {
-		t.Fatalf("%d donors of 4 members with k=10", n)
+	// Only members above the target over the mean (here 1,450 MiB over
+	// 3.5 GiB: 40%) are donors, however large k: b and d.
+	if d := donorsOf(members, 10, 1.02); len(d) != 2 || !d["b"] || !d["d"] {
+		t.Fatalf("donors with k=10: %v, want b and d", d)
+	}
+	// At least two, even when only one is above the target.
+	one := []placement.Member{{ID: "x", Active: 90, Budget: 100}, {ID: "y", Active: 10, Budget: 100}, {ID: "z", Active: 10, Budget: 100}}
+	if d := donorsOf(one, 10, 1.02); len(d) != 2 || !d["x"] {
+		t.Fatalf("donors %v, want x and the next", d)
 	}
 	// c's gossiped summary holds one activation of rate 0.1; its member
 	// rate is the gossiped 0.5.

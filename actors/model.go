@@ -638,19 +638,29 @@ func (a *modelActor) predict(ref *leaseRef, batch []pending) {
 	// Stats and metrics first, answers after: a caller whose Get returned
 	// finds its request counted.
 	a.host.Stats.RecordBatch(a.id, m.Version, durations, errs, ref.lease.Model().MemoryBytes())
+	track := a.track.Load() // a monitored activation; else one atomic load per batch
+	if track != nil && resps != nil {
+		// In the ring before the answers go: a label may follow at once.
+		at := time.Now()
+		for i, p := range live {
+			if r := resps[i]; r.Error == nil {
+				track.ObserveAnswer(m.Version, p.req.RequestId, r.Output, at)
+			}
+		}
+	}
 	for i, p := range live {
 		if resps != nil && resps[i] != nil {
 			root.Send(p.sender, resps[i])
 		}
 	}
-	if t := a.track.Load(); t != nil && resps != nil {
-		// A monitored activation records its answers after sending them
-		// (a label cannot come before its answer): the callers do not
-		// wait for it. Unmonitored: one atomic load per batch.
-		at := time.Now()
+	if track != nil && resps != nil {
+		// The drift histograms after the answers: no caller waits for
+		// the features' parse. (Before batchDone: after it, the actor's
+		// next batch waited for this worker's parse; a sequential caller
+		// may see a second worker started instead.)
 		for i, p := range live {
 			if r := resps[i]; r.Error == nil {
-				t.Observe(m.Version, p.req.RequestId, p.req.Payload, r.Output, at)
+				track.ObserveInput(m.Version, p.req.Payload, r.Output)
 			}
 		}
 	}

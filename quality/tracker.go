@@ -120,24 +120,54 @@ func (t *Tracker) versionOf(name string) *version {
 // probabilities. A payload or output it cannot read is skipped for that
 // part. It allocates nothing but a new version's state.
 func (t *Tracker) Observe(versionName, id string, payload, output []byte, at time.Time) {
+	t.ObserveAnswer(versionName, id, output, at)
+	t.ObserveInput(versionName, payload, output)
+}
+
+// scan reads an output's prediction and probabilities into t.pbuf (t.mu
+// held): y is the prediction (the most likely class when only
+// probabilities are given), probs nil when there are none.
+func (t *Tracker) scan(output []byte) (y float64, hasY bool, probs []float64) {
+	y, hasY, probs, hasProbs := scanOutput(t.pbuf[:0], output)
+	if cap(probs) > cap(t.pbuf) {
+		t.pbuf = probs[:0]
+	}
+	if !hasProbs {
+		return y, hasY, nil
+	}
+	if !hasY {
+		y, hasY = float64(argmax(probs)), true
+	}
+	return y, hasY, probs
+}
+
+// ObserveAnswer records an answer in the ring for the join: the part of
+// Observe a label needs, which the model actor runs before it sends the
+// answers (a label may follow its answer at once).
+func (t *Tracker) ObserveAnswer(versionName, id string, output []byte, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v := t.versionOf(versionName)
-	y, hasY, probs, hasProbs := scanOutput(t.pbuf[:0], output)
-	if !hasProbs {
-		probs = nil
-	} else if !hasY {
-		y, hasY = float64(argmax(probs)), true
-	}
-	if v.kind == unknownKind && (hasY || hasProbs) {
+	y, hasY, probs := t.scan(output)
+	if v.kind == unknownKind && hasY {
 		v.kind = regressor
-		if hasProbs {
+		if probs != nil {
 			v.kind = classifier
 		}
 	}
-	if id != "" && (hasY || hasProbs) {
+	if id != "" && hasY {
 		t.ring.put(id, v, y, at.UnixNano(), probs)
 	}
+}
+
+// ObserveInput counts a request's features and its prediction in the
+// version's drift histograms: the part of Observe no caller waits for,
+// which the model actor runs after it sends the answers.
+func (t *Tracker) ObserveInput(versionName string, payload, output []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := t.versionOf(versionName)
+	y, hasY, _ := t.scan(output)
 	x, ok := scanFeatures(t.xbuf[:0], payload)
 	if ok && len(x) > 0 {
 		if len(x) > t.cfg.MaxFeatures {
@@ -146,9 +176,6 @@ func (t *Tracker) Observe(versionName, id string, payload, output []byte, at tim
 		v.prof.observe(x, y, hasY)
 	}
 	t.xbuf = x[:0]
-	if cap(probs) > cap(t.pbuf) {
-		t.pbuf = probs[:0]
-	}
 }
 
 // Join joins label to the prediction of request id. at is when the truth

@@ -18,11 +18,12 @@ type stateV1 struct {
 }
 
 type predState struct {
-	ID, Version string
-	Value       float64
-	At          int64
-	Class       int32
-	Probs       []float32
+	Key     uint64 // idKey of the request id
+	Version string
+	Value   float64
+	At      int64
+	Class   int32
+	Probs   []float32
 }
 
 type versionState struct {
@@ -68,7 +69,11 @@ func (t *Tracker) snapshot() *stateV1 {
 		if !s.used {
 			continue
 		}
-		ps := predState{ID: s.id, Version: s.version.name, Value: s.value, At: s.at, Class: s.cls}
+		v := t.bySeq(s.ver)
+		if v == nil {
+			continue
+		}
+		ps := predState{Key: s.key, Version: v.name, Value: s.value, At: s.at, Class: s.cls}
 		if s.probs {
 			ps.Probs = append([]float32(nil), r.probs[i*r.k:(i+1)*r.k]...)
 		}
@@ -153,11 +158,20 @@ func (t *Tracker) Absorb(data []byte) error {
 			for _, x := range p.Probs {
 				probs = append(probs, float64(x))
 			}
-			t.ring.put(p.ID, v, p.Value, p.At, probs)
+			t.ring.put(p.Key, v.seq, p.Value, p.At, probs)
 			if len(p.Probs) == 0 && p.Class >= 0 {
 				// a class without its probabilities (more than MaxClasses)
-				t.ring.slots[t.ring.index[p.ID]].cls = p.Class
+				t.ring.slots[t.ring.index[p.Key]].cls = p.Class
 			}
+		}
+	}
+	return nil
+}
+
+func (t *Tracker) bySeq(seq uint32) *version {
+	for _, v := range t.versions {
+		if v.seq == seq {
+			return v
 		}
 	}
 	return nil

@@ -44,6 +44,7 @@ const (
 // version is one model version's quality window and drift profile.
 type version struct {
 	name   string
+	seq    uint32 // the ring's name for it
 	kind   kind
 	win    *window
 	joined int64
@@ -74,6 +75,7 @@ type Tracker struct {
 	cfg      Config
 	ring     *ring
 	versions []*version // oldest first, at most MaxVersions
+	nextSeq  uint32
 	unknown  int64
 	late     int64
 	bad      int64
@@ -100,13 +102,14 @@ func (t *Tracker) versionOf(name string) *version {
 			return t.versions[i]
 		}
 	}
-	v := &version{name: name, win: newWindow(t.cfg.Window), prof: newProfile(t.cfg.Bins, t.cfg.ReferenceRows)}
+	t.nextSeq++
+	v := &version{name: name, seq: t.nextSeq, win: newWindow(t.cfg.Window), prof: newProfile(t.cfg.Bins, t.cfg.ReferenceRows)}
 	if len(t.versions) == MaxVersions {
 		old := t.versions[0]
 		t.versions = append(t.versions[:0], t.versions[1:]...)
 		// predictions of a dropped version can no longer be scored
 		for i := range t.ring.slots {
-			if t.ring.slots[i].version == old {
+			if t.ring.slots[i].used && t.ring.slots[i].ver == old.seq {
 				t.ring.free(i)
 			}
 		}
@@ -156,7 +159,7 @@ func (t *Tracker) ObserveAnswer(versionName, id string, output []byte, at time.T
 		}
 	}
 	if id != "" && hasY {
-		t.ring.put(id, v, y, at.UnixNano(), probs)
+		t.ring.put(idKey(id), v.seq, y, at.UnixNano(), probs)
 	}
 }
 
@@ -192,7 +195,7 @@ func (t *Tracker) Join(id string, label float64, at time.Time) Outcome {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s, probs, ok := t.ring.take(id)
+	s, probs, ok := t.ring.take(idKey(id))
 	if !ok {
 		return UnknownID
 	}
@@ -200,7 +203,10 @@ func (t *Tracker) Join(id string, label float64, at time.Time) Outcome {
 		t.late++
 		return Late
 	}
-	v := s.version
+	v := t.bySeq(s.ver)
+	if v == nil {
+		return UnknownID // its version was dropped (cannot happen: its slots go with it)
+	}
 	switch v.kind {
 	case classifier:
 		c := int(label)

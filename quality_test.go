@@ -744,3 +744,32 @@ func TestStrategiesUseLiveQuality(t *testing.T) {
 		return math.Abs(prediction(t, speculate("weighted-average").Output)-want) < 1e-9
 	}, fmt.Sprintf("weighted-average by live quality (mae %v): %v", live, want))
 }
+
+// BenchmarkPredictMonitored: sequential Predict+Get of the same linear
+// model (10 features), plain and monitored (ring, windows and drift on),
+// in one process: the request-path cost of live quality. Sub-benchmarks
+// alternate, so a neighbour's load falls on both.
+func BenchmarkPredictMonitored(b *testing.B) {
+	root := b.TempDir()
+	w := []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, 1}
+	for id, monitor := range map[string]bool{"plain": false, "monitored": true} {
+		if err := modelgen.Write(root, modelhost.Manifest{ID: id, Version: "1", Runtime: "linear", Format: "linear-json",
+			Entrypoint: "model.json", MemoryBytes: 4096, Monitor: monitor},
+			map[string][]byte{"model.json": modelgen.LinearJSON(w, 0, "identity")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := startMember(b, root, nil)
+	ctx := context.Background()
+	payload := []byte(`{"features":[1,2,3,4,5,6,7,8,9,10]}`)
+	for _, id := range []string{"plain", "monitored", "plain", "monitored"} {
+		b.Run(id, func(b *testing.B) {
+			m := c.Model(id)
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Predict(ctx, payload).Get(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -13,12 +13,14 @@ import (
 	"github.com/manta-ml/manta/modelhost"
 )
 
-// TestETAExample trains a few lanes with examples/eta/train.py and serves
-// them through the worker.
+// TestETAExample trains a few lanes with examples/eta/train.py's sklearn
+// path (--model sklearn: its default is native XGBoost when xgboost is
+// installed, served by modelhost/trees) and serves them through the
+// worker.
 func TestETAExample(t *testing.T) {
 	py := testenv.Python(t)
 	out := t.TempDir()
-	cmd := exec.Command(py, filepath.Join("..", "examples", "eta", "train.py"), "--out", out, "--lanes", "4", "--samples", "200", "--trees", "20")
+	cmd := exec.Command(py, filepath.Join("..", "examples", "eta", "train.py"), "--out", out, "--lanes", "4", "--samples", "200", "--trees", "20", "--model", "sklearn")
 	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("train.py: %v\n%s", err, b)

@@ -387,10 +387,14 @@ const MaxVersionsPerModel = 3
 // versionLabels remembers, per model label, the versions with series,
 // most recently first seen last.
 type versionLabels struct {
-	seen sync.Map // model + "\x00" + version -> struct{}
-	mu   sync.Mutex
+	mu   sync.RWMutex
+	seen map[versionKey]struct{}
 	by   map[string][]string // model -> versions, oldest first
 }
+
+// versionKey is a (model, version) pair: a map key built without
+// allocating (a concatenated string cost an allocation per batch).
+type versionKey struct{ model, version string }
 
 // versionLabel returns the version label value for a model label: the
 // version itself (empty stays empty), or empty for OtherModel, whose
@@ -402,28 +406,31 @@ func (m *Metrics) versionLabel(model, version string) string {
 		return ""
 	}
 	v := &m.versions
-	key := model + "\x00" + version
-	if _, ok := v.seen.Load(key); ok {
+	key := versionKey{model, version}
+	v.mu.RLock()
+	_, ok := v.seen[key]
+	v.mu.RUnlock()
+	if ok {
 		return version
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.seen.Load(key); ok {
+	if _, ok := v.seen[key]; ok {
 		return version
 	}
 	if v.by == nil {
-		v.by = map[string][]string{}
+		v.by, v.seen = map[string][]string{}, map[versionKey]struct{}{}
 	}
 	list := append(v.by[model], version)
 	for len(list) > MaxVersionsPerModel {
 		old := list[0]
 		list = list[1:]
-		v.seen.Delete(model + "\x00" + old)
+		delete(v.seen, versionKey{model, old})
 		for _, vec := range m.versioned {
 			vec.DeletePartialMatch(prometheus.Labels{"model": model, "version": old})
 		}
 	}
 	v.by[model] = list
-	v.seen.Store(key, struct{}{})
+	v.seen[key] = struct{}{}
 	return version
 }

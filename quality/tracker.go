@@ -123,8 +123,27 @@ func (t *Tracker) versionOf(name string) *version {
 // probabilities. A payload or output it cannot read is skipped for that
 // part. It allocates nothing but a new version's state.
 func (t *Tracker) Observe(versionName, id string, payload, output []byte, at time.Time) {
-	t.ObserveAnswer(versionName, id, output, at)
-	t.ObserveInput(versionName, payload, output)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := t.versionOf(versionName)
+	y, hasY, probs := t.scan(output)
+	if v.kind == unknownKind && hasY {
+		v.kind = regressor
+		if probs != nil {
+			v.kind = classifier
+		}
+	}
+	if id != "" && hasY {
+		t.ring.put(idKey(id), v.seq, y, at.UnixNano(), probs)
+	}
+	x, ok := scanFeatures(t.xbuf[:0], payload)
+	if ok && len(x) > 0 {
+		if len(x) > t.cfg.MaxFeatures {
+			x = x[:t.cfg.MaxFeatures]
+		}
+		v.prof.observe(x, y, hasY)
+	}
+	t.xbuf = x[:0]
 }
 
 // scan reads an output's prediction and probabilities into t.pbuf (t.mu

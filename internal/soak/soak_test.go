@@ -28,6 +28,7 @@ import (
 	"github.com/manta-ml/manta/internal/testenv"
 	"github.com/manta-ml/manta/modelhost"
 	"github.com/manta-ml/manta/modelhost/s3store"
+	_ "github.com/manta-ml/manta/pyworker" // the python runtime the soak's models use (a driver: the SDK does not link it)
 )
 
 const (

@@ -247,6 +247,52 @@ func (l *Lookup) onTopology(t *pcluster.ClusterTopology) {
 			l.count(func(s *Stats) { s.SelfLeft++ })
 		}
 	}
+	// A member listed as joining whose port refuses connections is a dead
+	// process whose registration has not lapsed yet (a lease of EtcdTTL):
+	// a member that starts then never had a connection to it break, so it
+	// would keep the dead member in its view while the others left it out
+	// (their views disagreeing on directory owners: doubled activations
+	// for seconds after a restart, seen in the soak). One connect each, in
+	// parallel, at most 300 ms.
+	var dead []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range t.Joined {
+		addr := m.Address()
+		if addr == l.self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+			if err != nil {
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					mu.Lock()
+					dead = append(dead, addr)
+					mu.Unlock()
+				}
+				return
+			}
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	if len(dead) > 0 {
+		l.suspMu.Lock()
+		if l.suspected == nil {
+			l.suspected = map[string]time.Time{}
+		}
+		for _, addr := range dead {
+			l.suspected[addr] = time.Now().Add(l.suspectFor())
+		}
+		l.suspMu.Unlock()
+		for _, addr := range dead {
+			l.logger.Warn("placement: a listed member's port refuses connections (a dead process whose registration has not lapsed): routing around it", slog.String("member", addr))
+			l.count(func(s *Stats) { s.Suspected++ })
+			l.expireSuspect(addr)
+		}
+	}
 	l.republish(t.Left)
 }
 

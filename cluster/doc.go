@@ -80,9 +80,10 @@
 // taken back. Proto.Actor's etcd provider can miss a member registering
 // while another starts (its watch does not continue from its read): every
 // member writes its registration again a few times in its first 15 s
-// (etcdfix.go). Its registration lease is Config.EtcdTTL (30 s, not
-// Proto.Actor's fixed 3 s): a member stalled past its lease is blocked by
-// every other member for good.
+// (etcdfix.go). Its registration lease is Config.EtcdTTL (default 3 s,
+// Proto.Actor's; settable, unlike in Proto.Actor): a member stalled past its
+// lease is blocked by every other member for good, so a loaded cluster
+// raises it (bench cluster runs 16 members on 2 cores with 30 s).
 //
 // Every member gossips its load a few times a second (protoactor gossip,
 // key "manta.load"): figures that cost O(1) to compute (budget, used,

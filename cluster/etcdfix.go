@@ -59,7 +59,7 @@ func rePutEtcdKey(endpoints []string, key string, stop <-chan struct{}, logger *
 }
 
 // DefaultEtcdTTL is Config.EtcdTTL's default.
-const DefaultEtcdTTL = 30 * time.Second
+const DefaultEtcdTTL = 3 * time.Second
 
 // setEtcdTTL sets the lease TTL of Proto.Actor's etcd provider, which it
 // fixes at 3 s in an unexported field with no option: under load (16

@@ -55,7 +55,7 @@ type Config struct {
 	// EtcdPrefix is the key prefix members register under.
 	EtcdPrefix string `json:"etcd_prefix,omitempty" yaml:"etcd_prefix,omitempty"`
 	// EtcdTTL is the lease of a member's registration (provider etcd;
-	// default 30 s, whole seconds, at least 2 s). A member whose keep-alives
+	// default 3 s, Proto.Actor's own; whole seconds, at least 2 s). A member whose keep-alives
 	// stall longer than this (a starved process) drops out of the
 	// provider's list, and Proto.Actor then blocks its id for good on every
 	// other member: the cluster splits. A crashed member is left out at

@@ -284,7 +284,10 @@ func (b *bench) startRedis(ctx context.Context) (string, error) {
 func (b *bench) startMember(ctx context.Context, i int, etcd, redisAddr string) (*proc, error) {
 	name := fmt.Sprintf("member-%d", i)
 	args := []string{"serve", "--cluster", "etcd", "--etcd", etcd, "--store", b.store,
-		"--redis", "redis://" + redisAddr + "/0", "--http", "127.0.0.1:0", "--idle", "1h", "--member", name}
+		"--redis", "redis://" + redisAddr + "/0", "--http", "127.0.0.1:0", "--idle", "1h", "--member", name,
+		// 16 members on 2 cores stall past a 3 s lease (then the others
+		// block the member for good): the bench runs with 30 s.
+		"--etcd-ttl", "30s"}
 	if b.cfg.Budget != "" {
 		args = append(args, "--budget", b.cfg.Budget)
 	}

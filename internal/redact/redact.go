@@ -119,7 +119,13 @@ func URL(u string) string {
 		p.User = url.UserPassword(p.User.Username(), Redacted)
 	}
 	p.RawQuery = query(p.RawQuery)
-	fragment := p.EscapedFragment()
+	// The fragment as written: EscapedFragment re-escapes the decoded one,
+	// turning an escaped separator (%3B) into a raw ";" that would split a
+	// secret value in two (half of it left in clear).
+	fragment := ""
+	if i := strings.IndexByte(u, '#'); i >= 0 && p.Fragment != "" {
+		fragment = u[i+1:]
+	}
 	p.Fragment, p.RawFragment = "", ""
 	s := p.String()
 	if fragment != "" {

@@ -580,7 +580,7 @@ func vmRSS(t *testing.T, pid int) int64 {
 func TestXGBoost(t *testing.T) {
 	py := testenv.Python(t)
 	if err := execQuiet(py, "-c", "import xgboost"); err != nil {
-		t.Skip("python3-xgboost is not installed (optional)")
+		testenv.Missing(t, "python3-xgboost is not installed")
 	}
 	dir := t.TempDir()
 	script := `
